@@ -1,0 +1,45 @@
+# onair build. `make run` builds and starts the server; `make test` runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/onair/onair/internal/app.Version=$(VERSION)
+PLAYER  := internal/web/static/vendor/hls.min.js
+FUZZTIME ?= 30s
+
+.PHONY: build run test test-short assets fuzz bench clean
+
+build: $(PLAYER)
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/onair ./cmd/onair
+
+run: build
+	./bin/onair serve
+
+# The whole suite: unit, integration (real ffmpeg) and browser tests (real Chromium).
+test: $(PLAYER)
+	$(GO) vet ./...
+	$(GO) test -race -timeout 25m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+assets: $(PLAYER)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(PLAYER): node_modules/.package-lock.json
+	cp node_modules/hls.js/dist/hls.min.js $@
+
+# Runs every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+clean:
+	rm -rf bin node_modules $(PLAYER)

@@ -1,0 +1,58 @@
+package app
+
+import (
+	"github.com/onair/onair/internal/hub"
+	"github.com/onair/onair/internal/onair"
+)
+
+// directory adapts the hub to onair.LiveDirectory.
+type directory struct {
+	hub *hub.Registry
+}
+
+func (d *directory) LiveStreams() []onair.LiveStream {
+	streams := d.hub.Streams()
+	out := make([]onair.LiveStream, 0, len(streams))
+	for _, st := range streams {
+		out = append(out, liveStream(st.Info()))
+	}
+	return out
+}
+
+func (d *directory) LiveStream(name string) (onair.LiveStream, bool) {
+	st := d.hub.Stream(name)
+	if st == nil {
+		return onair.LiveStream{}, false
+	}
+	return liveStream(st.Info()), true
+}
+
+func liveStream(in hub.Info) onair.LiveStream {
+	ls := onair.LiveStream{
+		Channel:          in.Name,
+		StartedAt:        in.StartedAt.UTC(),
+		Publishing:       in.Publishing,
+		FPS:              round1(in.FPS),
+		VideoKbps:        round1(in.VideoKbps),
+		AudioKbps:        round1(in.AudioKbps),
+		BitrateKbps:      round1(in.VideoKbps + in.AudioKbps),
+		KeyframeInterval: round1(in.KeyframeInterval.Seconds()),
+		Viewers:          in.Readers["rtmp"],
+	}
+	for _, t := range in.Tracks {
+		if t.IsVideo() {
+			if ls.VideoCodec == "" {
+				ls.VideoCodec = t.Codec.String()
+				ls.Width, ls.Height = t.Width, t.Height
+			}
+		} else if ls.AudioCodec == "" {
+			ls.AudioCodec = t.Codec.String()
+			ls.SampleRate, ls.Channels = t.SampleRate, t.ChannelCount
+		}
+	}
+	return ls
+}
+
+func round1(v float64) float64 {
+	return float64(int64(v*10+0.5)) / 10
+}

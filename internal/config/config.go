@@ -1,0 +1,196 @@
+// Package config holds onair's configuration: defaults, overridden by a TOML file, then by
+// ONAIR_* environment variables, then by command-line flags (applied by the app).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Data is the directory for the SQLite database, the secret key and recordings.
+	Data string `toml:"data"`
+	// DB is the database DSN: "sqlite:PATH" (default sqlite:DATA/onair.db), "postgres://…" or "mysql://…".
+	DB string `toml:"db"`
+	// RTMPAddr is the RTMP listen address.
+	RTMPAddr string `toml:"rtmp_addr"`
+	// HTTPAddr is the HTTP listen address.
+	HTTPAddr string `toml:"http_addr"`
+	// PublicRTMPURL, when set, is the RTMP server URL shown to broadcasters (e.g. rtmp://live.example.org/live).
+	// Empty: derived from the host name in each HTTP request.
+	PublicRTMPURL string `toml:"public_rtmp_url"`
+	// SiteName is shown in page titles.
+	SiteName string `toml:"site_name"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `toml:"log_format"`
+	// GracePeriod is how long a live stream waits for its publisher to reconnect.
+	GracePeriod Duration `toml:"grace_period"`
+	// HLSSegmentDuration is the target duration of live HLS segments.
+	HLSSegmentDuration Duration `toml:"hls_segment_duration"`
+	// HLSPlaylistSize is the number of segments in a live playlist.
+	HLSPlaylistSize int `toml:"hls_playlist_size"`
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// Default returns the defaults: everything onair needs to run with no file.
+func Default() Config {
+	return Config{
+		Data:               "onair-data",
+		RTMPAddr:           ":1935",
+		HTTPAddr:           ":8080",
+		SiteName:           "onair",
+		LogLevel:           "info",
+		LogFormat:          "text",
+		GracePeriod:        Duration(10 * time.Second),
+		HLSSegmentDuration: Duration(time.Second),
+		HLSPlaylistSize:    6,
+		ShutdownTimeout:    Duration(10 * time.Second),
+	}
+}
+
+// Load applies the TOML file at path (when path is not empty) and then the environment
+// (ONAIR_DATA, ONAIR_DB, ONAIR_RTMP_ADDR, … : ONAIR_ + the upper-cased TOML key) over c.
+func Load(c *Config, path string, environ []string) error {
+	if path != "" {
+		md, err := toml.DecodeFile(path, c)
+		if err != nil {
+			return fmt.Errorf("read config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return fmt.Errorf("read config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+		}
+	}
+	env := make(map[string]string)
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "ONAIR_") {
+			env[k] = v
+		}
+	}
+	var errs []error
+	for _, f := range c.fields() {
+		v, ok := env["ONAIR_"+strings.ToUpper(f.key)]
+		if !ok {
+			continue
+		}
+		if err := f.set(v); err != nil {
+			errs = append(errs, fmt.Errorf("ONAIR_%s: %w", strings.ToUpper(f.key), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Set sets the field with the given TOML key from a string (used for flags).
+func (c *Config) Set(key, value string) error {
+	for _, f := range c.fields() {
+		if f.key == key {
+			return f.set(value)
+		}
+	}
+	return fmt.Errorf("unknown setting %q", key)
+}
+
+// Validate checks every field and returns one error listing every bad one. It also fills
+// derived defaults (DB from Data).
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	if c.DB == "" {
+		c.DB = "sqlite:" + filepath.Join(c.Data, "onair.db")
+	}
+	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") &&
+		!strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "mysql://") {
+		errs = append(errs, errors.New("db: must start with sqlite:, postgres:// or mysql://"))
+	}
+	for _, a := range []struct{ key, v string }{{"rtmp_addr", c.RTMPAddr}, {"http_addr", c.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port", a.key, a.v))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format: %q is not text or json", c.LogFormat))
+	}
+	if c.GracePeriod < 0 {
+		errs = append(errs, errors.New("grace_period: must not be negative"))
+	}
+	if c.HLSSegmentDuration < Duration(200*time.Millisecond) || c.HLSSegmentDuration > Duration(30*time.Second) {
+		errs = append(errs, errors.New("hls_segment_duration: must be between 200ms and 30s"))
+	}
+	if c.HLSPlaylistSize < 3 || c.HLSPlaylistSize > 100 {
+		errs = append(errs, errors.New("hls_playlist_size: must be between 3 and 100"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
+	}
+	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
+		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
+	}
+	return errors.Join(errs...)
+}
+
+type field struct {
+	key string
+	set func(string) error
+}
+
+func (c *Config) fields() []field {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	dur := func(p *Duration) func(string) error { return p.parse }
+	num := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", v)
+			}
+			*p = n
+			return nil
+		}
+	}
+	return []field{
+		{"data", str(&c.Data)},
+		{"db", str(&c.DB)},
+		{"rtmp_addr", str(&c.RTMPAddr)},
+		{"http_addr", str(&c.HTTPAddr)},
+		{"public_rtmp_url", str(&c.PublicRTMPURL)},
+		{"site_name", str(&c.SiteName)},
+		{"log_level", str(&c.LogLevel)},
+		{"log_format", str(&c.LogFormat)},
+		{"grace_period", dur(&c.GracePeriod)},
+		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
+		{"hls_playlist_size", num(&c.HLSPlaylistSize)},
+		{"shutdown_timeout", dur(&c.ShutdownTimeout)},
+	}
+}
+
+// Keys returns every setting's TOML key, in a stable order.
+func (c *Config) Keys() []string {
+	fs := c.fields()
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.key
+	}
+	return out
+}

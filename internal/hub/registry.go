@@ -1,0 +1,212 @@
+// Package hub is the live fan-out: one Stream per live channel, fed by one Publisher
+// and read by any number of Readers through bounded queues.
+package hub
+
+import (
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/onair/onair/internal/unit"
+)
+
+// Registry holds the live streams by name.
+type Registry struct {
+	// Logger receives lifecycle logs. Default: slog.Default().
+	Logger *slog.Logger
+
+	// GracePeriod is how long a stream outlives a publisher that dropped, waiting for it
+	// to come back. Default: 10 s. A negative value disables the window.
+	GracePeriod time.Duration
+
+	// QueueSize is the maximum number of events queued for one reader. Default: 1024.
+	QueueSize int
+
+	// MaxGOPBytes bounds the cached GOP. Default: 32 MiB.
+	MaxGOPBytes int
+
+	// OnStart is called (outside any lock) when a stream starts. It must not block.
+	OnStart func(name string)
+
+	// OnEnd is called (outside any lock) when a stream ends. It must not block.
+	OnEnd func(name string)
+
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	streams map[string]*Stream
+	closed  bool
+}
+
+// Start applies defaults.
+func (r *Registry) Start() error {
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	if r.GracePeriod == 0 {
+		r.GracePeriod = 10 * time.Second
+	}
+	if r.QueueSize <= 0 {
+		r.QueueSize = 1024
+	}
+	if r.MaxGOPBytes <= 0 {
+		r.MaxGOPBytes = 32 << 20
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	r.streams = make(map[string]*Stream)
+	return nil
+}
+
+// Close ends every stream at once: publishers are closed and readers get ErrStreamEnded.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.closed = true
+	all := make([]*Stream, 0, len(r.streams))
+	for _, s := range r.streams {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	for _, s := range all {
+		r.endStream(s)
+	}
+}
+
+// Publish attaches a publisher to the named stream, creating the stream or continuing
+// one that is in its grace window. It fails with ErrPublisherActive when the stream
+// already has a publisher: the first publisher is never disturbed.
+func (r *Registry) Publish(name string, tracks []*unit.Track) (*Publisher, error) {
+	if len(tracks) == 0 {
+		return nil, errors.New("no tracks")
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrRegistryClosed
+	}
+	s := r.streams[name]
+	created := false
+	if s == nil {
+		s = &Stream{
+			name:      name,
+			reg:       r,
+			readers:   make(map[*Reader]struct{}),
+			startedAt: r.Now(),
+		}
+		r.streams[name] = s
+		created = true
+	}
+	p := &Publisher{stream: s, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.publisher != nil {
+		s.mu.Unlock()
+		r.mu.Unlock()
+		return nil, ErrPublisherActive
+	}
+	s.startSession(p, tracks)
+	s.mu.Unlock()
+	r.mu.Unlock()
+
+	if created {
+		r.Logger.Info("stream started", "channel", name, "tracks", len(tracks))
+		if r.OnStart != nil {
+			r.OnStart(name)
+		}
+	} else {
+		r.Logger.Info("publisher resumed stream", "channel", name)
+	}
+	return p, nil
+}
+
+// Stream returns the named stream, or nil when it is not live.
+func (r *Registry) Stream(name string) *Stream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.streams[name]
+}
+
+// Streams returns the live streams sorted by name.
+func (r *Registry) Streams() []*Stream {
+	r.mu.Lock()
+	out := make([]*Stream, 0, len(r.streams))
+	for _, s := range r.streams {
+		out = append(out, s)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// End ends the named stream now, without a grace window: its publisher is disconnected
+// and its readers get ErrStreamEnded. It reports whether the stream was live.
+func (r *Registry) End(name string) bool {
+	s := r.Stream(name)
+	if s == nil {
+		return false
+	}
+	r.endStream(s)
+	return true
+}
+
+// endIdle ends s if it still has no publisher (the grace window expired).
+func (r *Registry) endIdle(s *Stream) {
+	s.mu.Lock()
+	idle := s.publisher == nil
+	s.mu.Unlock()
+	if idle {
+		r.endStream(s)
+	}
+}
+
+func (r *Registry) endStream(s *Stream) {
+	r.mu.Lock()
+	if r.streams[s.name] == s {
+		delete(r.streams, s.name)
+	}
+	r.mu.Unlock()
+	p := s.finish()
+	if p == nil && s.sessions == 0 {
+		return
+	}
+	if p != nil {
+		p.kick()
+	}
+	r.Logger.Info("stream ended", "channel", s.name)
+	if r.OnEnd != nil {
+		r.OnEnd(s.name)
+	}
+}
+
+// Publisher writes units into a stream.
+type Publisher struct {
+	stream   *Stream
+	done     chan struct{}
+	kickOnce sync.Once
+}
+
+// Stream returns the stream the publisher writes to.
+func (p *Publisher) Stream() *Stream { return p.stream }
+
+// WriteUnit rebases u onto the stream's timeline and hands it to every reader. The hub
+// owns u afterwards. It never blocks on readers. An error means the publisher must stop:
+// ErrTimestampBackwards and ErrInvalidUnit for bad input, ErrPublisherClosed once kicked.
+func (p *Publisher) WriteUnit(u *unit.Unit) error {
+	return p.stream.write(p, u)
+}
+
+// Done is closed when the publisher is kicked (stream ended by the server, key revoked,
+// or shutdown). The publishing connection must then close.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// Close detaches the publisher. The stream stays for the grace window.
+func (p *Publisher) Close() {
+	p.stream.unpublish(p, false)
+}
+
+func (p *Publisher) kick() {
+	p.kickOnce.Do(func() { close(p.done) })
+}

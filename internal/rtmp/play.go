@@ -1,0 +1,318 @@
+package rtmp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+
+	"github.com/onair/onair/internal/hub"
+	"github.com/onair/onair/internal/unit"
+)
+
+// Per-player buffers above these capacities are released after a write, so that an
+// idle player keeps only small ones.
+const (
+	playerKeepEvents  = 32
+	playerReadBufSize = 256
+)
+
+// handlePlay attaches a player to a live stream.
+func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
+	name := lastPathElement(sc.URL)
+	var r *hub.Reader
+	var err error
+	if st := s.Hub.Stream(name); st == nil {
+		err = errStreamNotFound
+	} else if r, err = st.AddReader("rtmp"); err != nil {
+		err = errStreamNotFound
+	}
+	if err != nil {
+		s.Logger.Debug("play rejected", "conn_id", c.id, "remote_addr", c.remote, "channel", name, "err", err)
+		c.reject(sc)
+		return nil
+	}
+	if err := sc.AcceptAction(); err != nil {
+		r.Close()
+		return err
+	}
+	// From here on gortmplib's ServerConn is dropped: the player's bytes are written raw,
+	// and its socket is read through the chunk guard alone (the guard ran in exact mode,
+	// so no byte after the play command sits in gortmplib's buffer).
+	p := &player{s: s, c: c, r: r, readerDone: make(chan struct{})}
+	p.encode = p.encodeUnit
+	s.Logger.Debug("play started", "conn_id", c.id, "remote_addr", c.remote, "channel", name)
+	// The writer runs on a fresh (small) goroutine; it ends the connection.
+	go func() {
+		defer s.recoverConn(c)
+		err := p.run()
+		s.Logger.Debug("play ended", "conn_id", c.id, "remote_addr", c.remote, "channel", name,
+			"dropped", r.Dropped(), "err", err)
+		s.endConn(c, err)
+	}()
+	return errHandedOff
+}
+
+// player sends a stream to one RTMP client: its goroutine writes the hub reader's
+// batches with one writev each, and a second goroutine reads the client's socket.
+type player struct {
+	s      *Server
+	c      *conn
+	r      *hub.Reader
+	tracks []*unit.Track
+	lastTS time.Duration // DTS of the last unit sent
+	encode func(*unit.Unit) []byte
+
+	evs  []hub.Event
+	bufs net.Buffers
+	wb   net.Buffers // the batch being written
+
+	lastWrite  atomic.Int64 // unix nanoseconds of the last completed write
+	readerDone chan struct{}
+	readErrMu  sync.Mutex
+	readErr    error
+
+	dropped   uint64
+	dropStart time.Time
+	dropLast  time.Time
+	merge     *time.Timer
+}
+
+func (p *player) run() error {
+	p.lastWrite.Store(p.s.Now().UnixNano())
+	p.s.wg.Add(1)
+	go func() {
+		defer p.s.wg.Done()
+		p.readLoop()
+	}()
+
+	err := p.writeLoop()
+	if errors.Is(err, hub.ErrStreamEnded) {
+		p.writeEnd()
+		err = nil
+	}
+	p.c.nc.Close()
+	<-p.readerDone
+	p.r.Close()
+	if p.merge != nil {
+		p.merge.Stop()
+	}
+	if errors.Is(err, hub.ErrReaderClosed) {
+		// The read side ended the player: report why.
+		p.readErrMu.Lock()
+		err = p.readErr
+		p.readErrMu.Unlock()
+	}
+	return err
+}
+
+// writeLoop writes the reader's events until the stream ends or the player fails.
+func (p *player) writeLoop() error {
+	for {
+		var err error
+		p.evs, err = p.r.ReadBatch(p.s.ctx, p.evs[:0])
+		if len(p.evs) > 0 {
+			p.bufs = p.appendEvents(p.bufs[:0], p.evs)
+			clear(p.evs)
+			if werr := p.write(); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			if p.s.ctx.Err() != nil {
+				return net.ErrClosed
+			}
+			return err
+		}
+		if cap(p.evs) > playerKeepEvents {
+			p.evs, p.bufs = nil, nil
+		}
+		if err := p.checkDrops(); err != nil {
+			return err
+		}
+		if p.s.WriteMergeWindow > 0 {
+			if !p.waitMerge() {
+				return net.ErrClosed
+			}
+		}
+	}
+}
+
+// appendEvents appends the chunk bytes of evs to bufs: the shared encoding of each unit
+// and, at a session start, the metadata and sequence headers.
+func (p *player) appendEvents(bufs net.Buffers, evs []hub.Event) net.Buffers {
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Tracks != nil {
+			p.tracks = ev.Tracks
+			// The headers take the timestamp of the session's first unit, like the
+			// publisher's sequence headers did.
+			ts := p.lastTS
+			for j := i + 1; j < len(evs); j++ {
+				if evs[j].Unit != nil {
+					ts = evs[j].Unit.DTS
+					break
+				}
+			}
+			bufs = append(bufs, encodeHeaders(ev.Tracks, rtmpTimestamp(ts)))
+			continue
+		}
+		p.lastTS = ev.Unit.DTS
+		if b := ev.Unit.Encoded(unit.EncodingRTMP, p.encode); len(b) > 0 {
+			bufs = append(bufs, b)
+		}
+	}
+	return bufs
+}
+
+// encodeUnit encodes a unit of the player's current session. Every player of a stream
+// is at the same session when it meets a unit, so the result is the same for all.
+func (p *player) encodeUnit(u *unit.Unit) []byte {
+	if u.Track < 0 || u.Track >= len(p.tracks) {
+		return nil
+	}
+	return encodeUnit(p.tracks[u.Track], u)
+}
+
+func (p *player) write() error {
+	if len(p.bufs) == 0 {
+		return nil
+	}
+	if err := p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)); err != nil {
+		return err
+	}
+	_, err := p.writeBatch(p.c.nc)
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	p.lastWrite.Store(p.s.Now().UnixNano())
+	return nil
+}
+
+// writeBatch writes p.bufs to w, with one writev on a TCP connection.
+func (p *player) writeBatch(w io.Writer) (int64, error) {
+	p.wb = p.bufs // WriteTo consumes its receiver: keep p.bufs for reuse
+	n, err := p.wb.WriteTo(w)
+	p.wb = nil
+	clear(p.bufs)
+	return n, err
+}
+
+// checkDrops cuts a player whose queue keeps overflowing for SlowPlayerWindow.
+func (p *player) checkDrops() error {
+	d := p.r.Dropped()
+	now := p.s.Now()
+	if d > p.dropped {
+		p.dropped = d
+		if p.dropStart.IsZero() {
+			p.dropStart = now
+		}
+		p.dropLast = now
+		if now.Sub(p.dropStart) >= p.s.SlowPlayerWindow {
+			return fmt.Errorf("%w (%d units dropped)", errSlowPlayer, d)
+		}
+	} else if !p.dropStart.IsZero() && now.Sub(p.dropLast) > p.s.SlowPlayerWindow/2 {
+		p.dropStart = time.Time{}
+	}
+	return nil
+}
+
+func (p *player) waitMerge() bool {
+	if p.merge == nil {
+		p.merge = time.NewTimer(p.s.WriteMergeWindow)
+	} else {
+		p.merge.Reset(p.s.WriteMergeWindow)
+	}
+	select {
+	case <-p.merge.C:
+		return true
+	case <-p.readerDone:
+		return false
+	case <-p.s.ctx.Done():
+		return false
+	}
+}
+
+// writeEnd tells the player the stream ended (StreamEOF and an UnpublishNotify status),
+// then lets it close first.
+func (p *player) writeEnd() {
+	p.bufs = append(p.bufs[:0], encodeStreamEOF(),
+		encodeStatus("NetStream.Play.UnpublishNotify", "stream ended"),
+		encodeStatus("NetStream.Play.Stop", "stream ended"))
+	if p.write() != nil {
+		return
+	}
+	if tc, ok := p.c.nc.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite() //nolint:errcheck
+	}
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case <-p.readerDone:
+	case <-t.C:
+	case <-p.s.ctx.Done():
+	}
+}
+
+// readLoop reads the client's socket through the chunk guard: acknowledgements, pings,
+// buffer lengths are discarded; deleteStream/closeStream end the player. When the client
+// is silent for ReadTimeout while nothing was written to it either, it is pinged, and it
+// is closed when it stays silent.
+func (p *player) readLoop() {
+	defer close(p.readerDone)
+	g := p.c.guard
+	g.exact = false
+	g.captureTypes = 1 << msgTypeCommand
+	g.onMessage = playerCommand
+	buf := make([]byte, playerReadBufSize)
+	pinged := false
+	var err error
+	for {
+		_, err = g.Read(buf)
+		if err == nil {
+			pinged = false
+			continue
+		}
+		if !isTimeout(err) {
+			break
+		}
+		idle := p.s.Now().Sub(time.Unix(0, p.lastWrite.Load()))
+		if idle < p.s.ReadTimeout {
+			continue
+		}
+		if pinged {
+			err = errPlayerSilent
+			break
+		}
+		pinged = true
+		// Whole-message writes do not interleave with the writer's (the socket's write
+		// lock covers a whole write or writev).
+		p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)) //nolint:errcheck
+		if _, err = p.c.nc.Write(encodePing(uint32(p.s.Now().UnixMilli()))); err != nil {
+			break
+		}
+	}
+	p.readErrMu.Lock()
+	p.readErr = err
+	p.readErrMu.Unlock()
+	p.r.Close() // wakes the writer
+}
+
+// playerCommand handles a command message from a player.
+func playerCommand(_ uint8, body []byte) error {
+	d, err := amf0.Unmarshal(body)
+	if err != nil || len(d) == 0 {
+		return nil // not our business: gortmplib would have closed, we ignore it
+	}
+	switch d[0] {
+	case "deleteStream", "closeStream":
+		return errPlayerClosed
+	}
+	return nil
+}

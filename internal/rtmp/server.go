@@ -1,0 +1,241 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/onair/onair/internal/hub"
+	"github.com/onair/onair/internal/onair"
+)
+
+// Defaults of the Server fields.
+const (
+	DefaultReadTimeout      = 10 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMaxMessageSize   = 8 << 20
+	DefaultProbeDuration    = time.Second
+	DefaultAuthTimeout      = 5 * time.Second
+	DefaultMaxAuthFailures  = 5
+	DefaultAuthFailWindow   = time.Minute
+	DefaultAuthBlock        = 5 * time.Minute
+	DefaultSlowPlayerWindow = 10 * time.Second
+)
+
+// OnAuthorizeFunc maps a stream key to the name of the channel it publishes to.
+// It returns an error with code onair.ENOTFOUND for a wrong key.
+type OnAuthorizeFunc func(ctx context.Context, key onair.StreamKey) (channel string, err error)
+
+// Server accepts RTMP publishers and players and bridges them to the hub.
+type Server struct {
+	// Addr is the listen address, e.g. ":1935" or "127.0.0.1:0".
+	Addr string
+	// Hub receives published streams and feeds players. Required.
+	Hub *hub.Registry
+	// Authorize maps a stream key to its channel. Required.
+	Authorize OnAuthorizeFunc
+	// Logger receives the logs. Default: slog.Default().
+	Logger *slog.Logger
+
+	// ReadTimeout closes a connection whose peer sends nothing for that long (a player
+	// is asked for a ping first when nothing was written to it either). Default: 10 s.
+	ReadTimeout time.Duration
+	// WriteTimeout closes a connection when a write blocks that long. Default: 10 s.
+	WriteTimeout time.Duration
+	// MaxMessageSize is the largest RTMP message accepted; a longer one closes the
+	// connection. gortmplib refuses messages over 10 MiB whatever this says. Default: 8 MiB.
+	MaxMessageSize int
+	// ProbeDuration bounds how much media (by timestamps) a publisher may send before the
+	// stream goes live without tracks that its metadata announced but never configured.
+	// Default: 1 s.
+	ProbeDuration time.Duration
+	// AuthTimeout bounds one Authorize call. Default: 5 s.
+	AuthTimeout time.Duration
+	// MaxAuthFailures wrong stream keys from one IP address within AuthFailWindow block
+	// that address from publishing for AuthBlock. Defaults: 5, 1 min, 5 min.
+	MaxAuthFailures int
+	AuthFailWindow  time.Duration
+	AuthBlock       time.Duration
+	// SlowPlayerWindow disconnects a player whose queue keeps overflowing (units dropped
+	// again and again) for that long. Default: 10 s.
+	SlowPlayerWindow time.Duration
+	// WriteMergeWindow, when positive, makes a player wait that long after a write before
+	// the next one, so that it sends fewer, larger writes (SRS "merged write") at the cost
+	// of that much latency. Default: 0 (write as soon as units arrive).
+	WriteMergeWindow time.Duration
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+
+	ln      net.Listener
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	nextID  atomic.Uint64
+	limiter failLimiter
+
+	mu         sync.Mutex
+	conns      map[*conn]struct{}
+	publishing map[string]*conn // channels claimed by an RTMP publisher of this server
+	closed     bool
+}
+
+// Start applies the defaults, binds the listener and starts accepting connections.
+func (s *Server) Start() error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		s.cancel()
+		return fmt.Errorf("listen rtmp: %w", err)
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.acceptLoop()
+	s.Logger.Info("rtmp listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// init validates the fields and applies the defaults.
+func (s *Server) init() error {
+	if s.Hub == nil {
+		return errors.New("rtmp server: hub is required")
+	}
+	if s.Authorize == nil {
+		return errors.New("rtmp server: authorize is required")
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	setDefault(&s.ReadTimeout, DefaultReadTimeout)
+	setDefault(&s.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&s.MaxMessageSize, DefaultMaxMessageSize)
+	setDefault(&s.ProbeDuration, DefaultProbeDuration)
+	setDefault(&s.AuthTimeout, DefaultAuthTimeout)
+	setDefault(&s.MaxAuthFailures, DefaultMaxAuthFailures)
+	setDefault(&s.AuthFailWindow, DefaultAuthFailWindow)
+	setDefault(&s.AuthBlock, DefaultAuthBlock)
+	setDefault(&s.SlowPlayerWindow, DefaultSlowPlayerWindow)
+	if s.MaxMessageSize > 1<<24-1 {
+		// The message length field has 24 bits.
+		s.MaxMessageSize = 1<<24 - 1
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	s.limiter = failLimiter{max: s.MaxAuthFailures, window: s.AuthFailWindow, block: s.AuthBlock, now: s.Now}
+	s.conns = make(map[*conn]struct{})
+	s.publishing = make(map[string]*conn)
+	// The server's own lifetime context, cancelled by Close; Authorize calls derive from it.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return nil
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// ListenAddr returns the bound address.
+func (s *Server) ListenAddr() net.Addr { return s.ln.Addr() }
+
+// Port returns the bound TCP port.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// Close stops accepting, closes every connection and waits for all goroutines.
+// Publishers are detached from the hub (their streams enter the grace window).
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed || s.ln == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.ln.Close()
+	s.cancel()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait a little and go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.Logger.Warn("accept failed", "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(c)
+	}
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{id: s.nextID.Add(1), nc: nc, remote: nc.RemoteAddr().String()}
+	if ap, err := netip.ParseAddrPort(c.remote); err == nil {
+		c.ip = ap.Addr().Unmap()
+	}
+	return c
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// claim reserves channel for c's publish session. It fails when another RTMP connection
+// of this server holds it or the hub already has a publisher on it.
+func (s *Server) claim(channel string, c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.publishing[channel] != nil {
+		return false
+	}
+	if st := s.Hub.Stream(channel); st != nil && st.Publishing() {
+		return false
+	}
+	s.publishing[channel] = c
+	return true
+}
+
+func (s *Server) release(channel string, c *conn) {
+	s.mu.Lock()
+	if s.publishing[channel] == c {
+		delete(s.publishing, channel)
+	}
+	s.mu.Unlock()
+}
