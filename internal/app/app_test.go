@@ -78,7 +78,7 @@ func mustCreateUser(t *testing.T, ts *testServer, name string) string {
 	t.Helper()
 	var out, errOut strings.Builder
 	m := &Main{Stdin: strings.NewReader("correct horse battery\n"), Stdout: &out, Stderr: &errOut}
-	code := m.Run(context.Background(), []string{"user", "create", name, "--data", ts.dir, "--password-stdin"})
+	code := m.Run(context.Background(), []string{"user", "create", name, "--data", ts.dir, "--db", ts.Config.DB, "--password-stdin"})
 	require.Equal(t, 0, code, errOut.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	key := lines[len(lines)-1]
@@ -180,13 +180,25 @@ func codecs(ss []probeStream) []string {
 	return out
 }
 
-// waitPlaylist waits until the HLS playlist has at least n segments and returns it.
+// Media playlists under /hls/{name}/: the MPEG-TS one and the LL-HLS (fMP4) one.
+const (
+	tsPlaylist   = "ts/index.m3u8"
+	fmp4Playlist = "stream.m3u8"
+)
+
+// waitPlaylist waits until the TS media playlist has at least n segments and returns it.
 func waitPlaylist(t *testing.T, ts *testServer, name string, n int) string {
+	t.Helper()
+	return waitMediaPlaylist(t, ts, name, tsPlaylist, n)
+}
+
+// waitMediaPlaylist waits until /hls/{name}/{path} has at least n segments and returns it.
+func waitMediaPlaylist(t *testing.T, ts *testServer, name, path string, n int) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		res, err := http.Get(ts.httpURL("/hls/" + name + "/index.m3u8"))
+		res, err := http.Get(ts.httpURL("/hls/" + name + "/" + path))
 		if err == nil {
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
@@ -234,22 +246,37 @@ func TestPublishPlayHLSAndRTMP(t *testing.T) {
 	})
 
 	t.Run("hls", func(t *testing.T) {
+		// The entry point: a multivariant playlist leading to the LL-HLS (fMP4) rendition.
 		require.ElementsMatch(t, []string{"video:h264", "audio:aac"}, codecs(ffprobe(t, ts.httpURL("/hls/alice/index.m3u8"))))
-		code, _, h := getBody(t, ts.httpURL("/hls/alice/index.m3u8"))
+		code, body, h := getBody(t, ts.httpURL("/hls/alice/index.m3u8"))
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, "application/vnd.apple.mpegurl", h.Get("Content-Type"))
 		require.Contains(t, h.Get("Cache-Control"), "no-cache")
+		require.Contains(t, body, "#EXT-X-STREAM-INF:")
+		require.Contains(t, body, `CODECS="avc1.`)
+		require.Contains(t, body, "RESOLUTION=320x180")
+		ll := waitMediaPlaylist(t, ts, "alice", fmp4Playlist, 2)
+		for _, tag := range []string{"#EXT-X-MAP:", "#EXT-X-PART-INF:PART-TARGET=", "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES", "#EXT-X-PART:", "#EXT-X-PRELOAD-HINT:"} {
+			require.Contains(t, ll, tag)
+		}
+
+		// The MPEG-TS rendition for old devices.
+		require.ElementsMatch(t, []string{"video:h264", "audio:aac"}, codecs(ffprobe(t, ts.httpURL("/hls/alice/"+tsPlaylist))))
 		seg := regexp.MustCompile(`(?m)^[^#\s].*\.ts$`).FindString(playlist)
 		require.NotEmpty(t, seg)
-		code, body, h := getBody(t, ts.httpURL("/hls/alice/"+seg))
+		code, body, h = getBody(t, ts.httpURL("/hls/alice/ts/"+seg))
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, "video/mp2t", h.Get("Content-Type"))
 		require.Contains(t, h.Get("Cache-Control"), "immutable")
 		require.Equal(t, byte(0x47), body[0])
-		code, _, _ = getBody(t, ts.httpURL("/hls/alice/nope.ts"))
+		code, _, _ = getBody(t, ts.httpURL("/hls/alice/ts/nope.ts"))
 		require.Equal(t, http.StatusNotFound, code)
 		code, _, _ = getBody(t, ts.httpURL("/hls/nobody/index.m3u8"))
 		require.Equal(t, http.StatusNotFound, code)
+	})
+
+	t.Run("dash", func(t *testing.T) {
+		require.ElementsMatch(t, []string{"video:h264", "audio:aac"}, codecs(ffprobe(t, ts.httpURL("/dash/alice/index.mpd"))))
 	})
 
 	t.Run("rtmp", func(t *testing.T) {
@@ -269,10 +296,13 @@ func TestPublishPlayHLSAndRTMP(t *testing.T) {
 
 	t.Run("key never shown", func(t *testing.T) {
 		_, pl, _ := getBody(t, ts.httpURL("/hls/alice/index.m3u8"))
+		_, ll, _ := getBody(t, ts.httpURL("/hls/alice/"+fmp4Playlist))
+		_, tsl, _ := getBody(t, ts.httpURL("/hls/alice/"+tsPlaylist))
+		_, mpd, _ := getBody(t, ts.httpURL("/dash/alice/index.mpd"))
 		_, streams, _ := getBody(t, ts.httpURL("/api/v1/streams"))
 		_, page, _ := getBody(t, ts.httpURL("/@alice"))
 		_, home, _ := getBody(t, ts.httpURL("/"))
-		for _, s := range []string{pl, streams, page, home, ts.log.String()} {
+		for _, s := range []string{pl, ll, tsl, mpd, streams, page, home, ts.log.String()} {
 			require.NotContains(t, s, key)
 		}
 	})
@@ -314,7 +344,7 @@ func TestDuplicatePublisherRefused(t *testing.T) {
 
 	// The first publisher goes on: the playlist keeps moving.
 	require.Eventually(t, func() bool {
-		_, pl, _ := getBody(t, ts.httpURL("/hls/alice/index.m3u8"))
+		_, pl, _ := getBody(t, ts.httpURL("/hls/alice/"+tsPlaylist))
 		return strings.Contains(pl, "#EXT-X-MEDIA-SEQUENCE") && mediaSequence(t, pl) >= before+2
 	}, 20*time.Second, 250*time.Millisecond)
 	require.False(t, first.Exited(), first.Output())
@@ -330,22 +360,22 @@ func TestReconnectKeepsPlaylist(t *testing.T) {
 	first := publish(t, ctx, ts.rtmpURL("/live/"+key), defaultPublish)
 	waitLive(t, ts, "alice")
 	pl := waitPlaylist(t, ts, "alice", 3)
+	waitMediaPlaylist(t, ts, "alice", fmp4Playlist, 1) // the fMP4 segmenter starts on demand
 	seqBefore := mediaSequence(t, pl)
 	first.Stop()
 
 	time.Sleep(time.Second)
 	require.NotNil(t, ts.Hub().Stream("alice"), "stream ended inside the grace window")
 	publish(t, ctx, ts.rtmpURL("/live/"+key), defaultPublish)
-	require.Eventually(t, func() bool {
-		_, pl, _ := getBody(t, ts.httpURL("/hls/alice/index.m3u8"))
-		if !strings.Contains(pl, "#EXT-X-DISCONTINUITY\n") {
-			return false
-		}
-		// Segments after the join exist.
-		after := pl[strings.Index(pl, "#EXT-X-DISCONTINUITY\n"):]
-		return strings.Count(after, "#EXTINF") >= 2
-	}, 30*time.Second, 250*time.Millisecond)
-	_, pl, _ = getBody(t, ts.httpURL("/hls/alice/index.m3u8"))
+	// Both renditions continue across the join, marked by a discontinuity.
+	for _, path := range []string{tsPlaylist, fmp4Playlist} {
+		require.Eventually(t, func() bool {
+			_, pl, _ := getBody(t, ts.httpURL("/hls/alice/"+path))
+			i := strings.Index(pl, "#EXT-X-DISCONTINUITY\n")
+			return i >= 0 && strings.Count(pl[i:], "#EXTINF") >= 2
+		}, 30*time.Second, 250*time.Millisecond, path)
+	}
+	_, pl, _ = getBody(t, ts.httpURL("/hls/alice/"+tsPlaylist))
 	require.GreaterOrEqual(t, mediaSequence(t, pl), seqBefore)
 	require.NotContains(t, pl, "#EXT-X-ENDLIST")
 }
@@ -483,9 +513,9 @@ func TestConfigPrecedence(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--config", file, "--data", "from-flag"}))
 	c, err := m.loadConfig(fs, *cfg)
 	require.NoError(t, err)
-	require.Equal(t, ":1936", c.RTMPAddr)   // file over default
-	require.Equal(t, ":8082", c.HTTPAddr)   // env over file
-	require.Equal(t, "from-flag", c.Data)   // flag over env
+	require.Equal(t, ":1936", c.RTMPAddr) // file over default
+	require.Equal(t, ":8082", c.HTTPAddr) // env over file
+	require.Equal(t, "from-flag", c.Data) // flag over env
 	require.Equal(t, 5*time.Second, c.GracePeriod.D())
 	require.Equal(t, "sqlite:from-flag/onair.db", c.DB)
 
@@ -519,3 +549,33 @@ func TestShutdownEndsPlayers(t *testing.T) {
 	require.True(t, exited, "publisher still connected after shutdown")
 }
 
+// TestServeOnOtherDatabases runs the server and the CLI on PostgreSQL and MariaDB.
+func TestServeOnOtherDatabases(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	for _, db := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{
+		{"postgres", testutil.NewPostgresDSN},
+		{"mysql", testutil.NewMySQLDSN},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			dsn := db.dsn(t)
+			ts := mustStartServer(t, func(c *config.Config) { c.DB = dsn })
+			key := mustCreateUser(t, ts, "alice")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			publish(t, ctx, ts.rtmpURL("/live/"+key), defaultPublish)
+			waitLive(t, ts, "alice")
+			var ch struct {
+				Username string `json:"username"`
+				Live     bool   `json:"live"`
+			}
+			require.Eventually(t, func() bool {
+				return getJSON(ts.httpURL("/api/v1/channels/alice"), &ch) == nil && ch.Live
+			}, 10*time.Second, 100*time.Millisecond)
+			require.Equal(t, "alice", ch.Username)
+			require.NotContains(t, ts.log.String(), key)
+		})
+	}
+}

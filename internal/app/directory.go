@@ -6,15 +6,20 @@ import (
 )
 
 // directory adapts the hub to onair.LiveDirectory.
+//
+// Viewers are RTMP players plus open watch pages (each watch page holds one chat
+// WebSocket, anonymous viewers included, and plays HLS through it). HLS players
+// outside our pages (ffplay, VLC) are not counted yet.
 type directory struct {
-	hub *hub.Registry
+	hub      *hub.Registry
+	watchers func(channel string) int
 }
 
 func (d *directory) LiveStreams() []onair.LiveStream {
 	streams := d.hub.Streams()
 	out := make([]onair.LiveStream, 0, len(streams))
 	for _, st := range streams {
-		out = append(out, liveStream(st.Info()))
+		out = append(out, d.liveStream(st.Info()))
 	}
 	return out
 }
@@ -24,10 +29,10 @@ func (d *directory) LiveStream(name string) (onair.LiveStream, bool) {
 	if st == nil {
 		return onair.LiveStream{}, false
 	}
-	return liveStream(st.Info()), true
+	return d.liveStream(st.Info()), true
 }
 
-func liveStream(in hub.Info) onair.LiveStream {
+func (d *directory) liveStream(in hub.Info) onair.LiveStream {
 	ls := onair.LiveStream{
 		Channel:          in.Name,
 		StartedAt:        in.StartedAt.UTC(),
@@ -38,6 +43,9 @@ func liveStream(in hub.Info) onair.LiveStream {
 		BitrateKbps:      round1(in.VideoKbps + in.AudioKbps),
 		KeyframeInterval: round1(in.KeyframeInterval.Seconds()),
 		Viewers:          in.Readers["rtmp"],
+	}
+	if d.watchers != nil {
+		ls.Viewers += d.watchers(in.Name)
 	}
 	for _, t := range in.Tracks {
 		if t.IsVideo() {

@@ -13,7 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onair/onair/internal/auth"
+	"github.com/onair/onair/internal/bus"
+	"github.com/onair/onair/internal/chat"
+	"github.com/onair/onair/internal/cmafstream"
 	"github.com/onair/onair/internal/config"
+	"github.com/onair/onair/internal/dash"
 	"github.com/onair/onair/internal/hls"
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
@@ -27,19 +32,29 @@ type Server struct {
 	Config config.Config
 	Logger *slog.Logger
 
-	db       *store.DB
-	users    *store.UserService
-	keys     *store.StreamKeyService
-	channels *store.ChannelService
-	hub      *hub.Registry
-	rtmp     *rtmp.Server
-	hls      *hls.Server
-	web      *web.Server
-	http     *http.Server
-	httpLn   net.Listener
+	db            *store.DB
+	users         *store.UserService
+	sessions      *store.SessionService
+	keys          *store.StreamKeyService
+	channels      *store.ChannelService
+	chatStore     *store.ChatService
+	comments      *store.CommentService
+	notifications *store.NotificationService
+	settings      *store.SettingsService
+	bus           *bus.Local
+	hub           *hub.Registry
+	cmaf          *cmafstream.Manager
+	rtmp          *rtmp.Server
+	hls           *hls.Server
+	dash          *dash.Server
+	auth          *auth.Authenticator
+	chat          *chat.Server
+	web           *web.Server
+	http          *http.Server
+	httpLn        net.Listener
 
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx       context.Context
+	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	events    chan liveEvent
 	closeOnce sync.Once
@@ -47,6 +62,7 @@ type Server struct {
 
 type liveEvent struct {
 	channel string
+	live    bool
 	at      time.Time
 }
 
@@ -68,13 +84,20 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.users = store.NewUserService(s.db)
+	s.sessions = store.NewSessionService(s.db)
 	s.keys = store.NewStreamKeyService(s.db)
 	s.channels = store.NewChannelService(s.db)
+	s.chatStore = store.NewChatService(s.db)
+	s.comments = store.NewCommentService(s.db)
+	s.notifications = store.NewNotificationService(s.db)
+	s.settings = store.NewSettingsService(s.db)
+	s.bus = bus.NewLocal()
 
 	s.hub = &hub.Registry{
 		Logger:      s.Logger.With("component", "hub"),
 		GracePeriod: c.GracePeriod.D(),
-		OnStart:     s.onStreamStart,
+		OnStart:     func(name string) { s.onStream(name, true) },
+		OnEnd:       func(name string) { s.onStream(name, false) },
 	}
 	if c.GracePeriod == 0 {
 		s.hub.GracePeriod = -1
@@ -85,8 +108,17 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	s.wg.Add(1)
 	go s.runEvents()
 
+	s.cmaf = &cmafstream.Manager{
+		Hub:    s.hub,
+		Logger: s.Logger.With("component", "cmaf"),
+	}
+	if err := s.cmaf.Start(); err != nil {
+		return fmt.Errorf("start cmaf: %w", err)
+	}
 	s.hls = &hls.Server{
 		Hub:             s.hub,
+		CMAF:            s.cmaf,
+		PartTarget:      s.cmaf.PartTarget,
 		Logger:          s.Logger.With("component", "hls"),
 		SegmentDuration: c.HLSSegmentDuration.D(),
 		PlaylistSize:    c.HLSPlaylistSize,
@@ -94,14 +126,54 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.hls.Start(); err != nil {
 		return fmt.Errorf("start hls: %w", err)
 	}
+	s.dash = &dash.Server{
+		CMAF:          s.cmaf,
+		PartTarget:    s.cmaf.PartTarget,
+		SegmentTarget: s.cmaf.SegmentTarget,
+		Logger:        s.Logger.With("component", "dash"),
+	}
+	if err := s.dash.Start(); err != nil {
+		return fmt.Errorf("start dash: %w", err)
+	}
+
+	s.auth = &auth.Authenticator{
+		Sessions: s.sessions,
+		Accounts: s.users,
+		Logger:   s.Logger.With("component", "auth"),
+	}
+	s.chat = &chat.Server{
+		Chat:        s.chatStore,
+		Channels:    s.channels,
+		Bus:         s.bus,
+		CurrentUser: func(r *http.Request) *onair.User { return auth.UserFromContext(r.Context()) },
+		Logger:      s.Logger.With("component", "chat"),
+	}
+	if err := s.chat.Start(); err != nil {
+		return fmt.Errorf("start chat: %w", err)
+	}
 
 	s.web = &web.Server{
-		Logger:   s.Logger.With("component", "web"),
-		SiteName: c.SiteName,
-		Channels: s.channels,
-		Live:     &directory{hub: s.hub},
-		HLS:      s.hls,
-		Version:  Version,
+		Logger:           s.Logger.With("component", "web"),
+		SiteName:         c.SiteName,
+		Channels:         s.channels,
+		Live:             &directory{hub: s.hub, watchers: s.chat.Clients},
+		Users:            s.users,
+		Accounts:         s.users,
+		Sessions:         s.sessions,
+		Keys:             s.keys,
+		Platform:         s.channels,
+		Comments:         s.comments,
+		Notifications:    s.notifications,
+		Settings:         s.settings,
+		Auth:             s.auth,
+		LoginThrottle:    &auth.Throttle{Max: 5, Window: 15 * time.Minute},
+		LoginIPThrottle:  &auth.Throttle{Max: 20, Window: 15 * time.Minute},
+		RegisterThrottle: &auth.Throttle{Max: 10, Window: time.Hour},
+		Chat:             s.chat,
+		HLS:              s.hls,
+		DASH:             s.dash,
+		EndStream:        s.hub.End,
+		Version:          Version,
 	}
 	if c.PublicRTMPURL != "" {
 		u := strings.TrimRight(c.PublicRTMPURL, "/")
@@ -116,6 +188,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Hub:       s.hub,
 		Authorize: s.authorizeKey,
 		Logger:    s.Logger.With("component", "rtmp"),
+
+		WriteMergeWindow: c.RTMPWriteMerge.D(),
 	}
 	if err := s.rtmp.Start(); err != nil {
 		return fmt.Errorf("start rtmp: %w", err)
@@ -173,6 +247,15 @@ func (s *Server) close() {
 	if s.hls != nil {
 		s.hls.Close()
 	}
+	if s.dash != nil {
+		s.dash.Close()
+	}
+	if s.cmaf != nil {
+		s.cmaf.Close()
+	}
+	if s.chat != nil {
+		s.chat.Close()
+	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		if err := s.http.Shutdown(ctx); err != nil {
@@ -187,6 +270,9 @@ func (s *Server) close() {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if s.bus != nil {
+		s.bus.Close()
+	}
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
 			s.Logger.Error("close database", "err", err)
@@ -203,29 +289,69 @@ func (s *Server) authorizeKey(ctx context.Context, key onair.StreamKey) (string,
 	return ch.Name, nil
 }
 
-// onStreamStart runs inside the hub: it must not block, so the DB write happens in runEvents.
-func (s *Server) onStreamStart(name string) {
+// onStream runs inside the hub when a stream starts or ends: it must not block, so the
+// DB writes and notifications happen in runEvents.
+func (s *Server) onStream(name string, live bool) {
 	select {
-	case s.events <- liveEvent{channel: name, at: time.Now()}:
+	case s.events <- liveEvent{channel: name, live: live, at: time.Now()}:
 	default:
-		s.Logger.Warn("live event dropped", "channel", name)
+		s.Logger.Warn("live event dropped", "channel", name, "live", live)
 	}
 }
 
+// runEvents records live state, notifies followers, publishes live/offline on the bus,
+// and prunes expired sessions.
 func (s *Server) runEvents() {
 	defer s.wg.Done()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case ev := <-s.events:
-			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-			if err := s.channels.MarkChannelLive(ctx, ev.channel, ev.at); err != nil {
-				s.Logger.Warn("mark channel live", "channel", ev.channel, "err", err)
+		case <-prune.C:
+			ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+			if n, err := s.sessions.PruneSessions(ctx); err != nil {
+				s.Logger.Warn("prune sessions", "err", err)
+			} else if n > 0 {
+				s.Logger.Info("sessions pruned", "count", n)
 			}
+			cancel()
+		case ev := <-s.events:
+			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+			s.handleLiveEvent(ctx, ev)
 			cancel()
 		}
 	}
+}
+
+func (s *Server) handleLiveEvent(ctx context.Context, ev liveEvent) {
+	typ := bus.TypeOffline
+	if ev.live {
+		typ = bus.TypeLive
+		if err := s.channels.MarkChannelLive(ctx, ev.channel, ev.at); err != nil {
+			s.Logger.Warn("mark channel live", "channel", ev.channel, "err", err)
+		}
+		if err := s.notifyFollowers(ctx, ev.channel); err != nil {
+			s.Logger.Warn("notify followers", "channel", ev.channel, "err", err)
+		}
+	}
+	if err := s.bus.Publish(ctx, "live", bus.Event{Type: typ, Channel: ev.channel}); err != nil && !errors.Is(err, bus.ErrClosed) {
+		s.Logger.Warn("publish live event", "channel", ev.channel, "err", err)
+	}
+}
+
+// notifyFollowers leaves a "live" notification for every follower of the channel.
+func (s *Server) notifyFollowers(ctx context.Context, channel string) error {
+	ids, err := s.channels.FollowerIDs(ctx, channel)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	text := channel + " is live"
+	if info, err := s.channels.ChannelInfo(ctx, channel); err == nil && info.Title != "" {
+		text += ": " + info.Title
+	}
+	return s.notifications.Notify(ctx, ids, onair.Notification{Kind: "live", Channel: channel, Text: text})
 }
 
 // openDB opens the store named by the config, creating the secret key on first run.

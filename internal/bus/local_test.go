@@ -124,23 +124,25 @@ func TestLocalConcurrent(t *testing.T) {
 			}
 		})
 	}
-	wg.Go(func() {
-		s, err := b.Subscribe("chat.alice", 8)
-		if err != nil {
-			return
-		}
-		for range s.C() { // ends when the bus closes
+	last, err := b.Subscribe("chat.alice", 8)
+	require.NoError(t, err)
+	var lastWG sync.WaitGroup
+	lastWG.Go(func() {
+		for range last.C() { // ends when the bus closes
 		}
 	})
-	wg.Wait() // all but the last subscriber
+	wg.Wait()
 	b.Close()
+	lastWG.Wait()
 }
 
 func BenchmarkLocalPublish2000(b *testing.B) {
 	bs := bus.NewLocal()
-	defer bs.Close()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		bs.Close()
+		wg.Wait()
+	}()
 	for range 2000 {
 		s, err := bs.Subscribe("chat.alice", 64)
 		require.NoError(b, err)

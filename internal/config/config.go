@@ -33,6 +33,9 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `toml:"log_format"`
+	// RTMPWriteMerge is how long an RTMP player waits after a write before the next one, so
+	// that it sends fewer, larger writes (SRS's "merged write"). 0 writes every unit at once.
+	RTMPWriteMerge Duration `toml:"rtmp_write_merge"`
 	// GracePeriod is how long a live stream waits for its publisher to reconnect.
 	GracePeriod Duration `toml:"grace_period"`
 	// HLSSegmentDuration is the target duration of live HLS segments.
@@ -52,6 +55,7 @@ func Default() Config {
 		SiteName:           "onair",
 		LogLevel:           "info",
 		LogFormat:          "text",
+		RTMPWriteMerge:     Duration(100 * time.Millisecond),
 		GracePeriod:        Duration(10 * time.Second),
 		HLSSegmentDuration: Duration(time.Second),
 		HLSPlaylistSize:    6,
@@ -133,6 +137,9 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log_format: %q is not text or json", c.LogFormat))
 	}
+	if c.RTMPWriteMerge < 0 || c.RTMPWriteMerge > Duration(time.Second) {
+		errs = append(errs, errors.New("rtmp_write_merge: must be between 0 and 1s"))
+	}
 	if c.GracePeriod < 0 {
 		errs = append(errs, errors.New("grace_period: must not be negative"))
 	}
@@ -178,6 +185,7 @@ func (c *Config) fields() []field {
 		{"site_name", str(&c.SiteName)},
 		{"log_level", str(&c.LogLevel)},
 		{"log_format", str(&c.LogFormat)},
+		{"rtmp_write_merge", dur(&c.RTMPWriteMerge)},
 		{"grace_period", dur(&c.GracePeriod)},
 		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
 		{"hls_playlist_size", num(&c.HLSPlaylistSize)},

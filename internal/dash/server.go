@@ -83,6 +83,17 @@ type Server struct {
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
 
+	// Viewers, when set, counts viewers by session: each manifest served touches the
+	// session of its "s" query parameter (or of its address and User-Agent) for three
+	// reload periods. Default: nil.
+	Viewers ViewerSessions
+
+	// OnRequest, when set, is called after each request with the channel ("" when the
+	// path names none), the kind of request (RequestManifest, ...), the status, the body
+	// bytes written and the time the request took (a streamed segment's whole transfer).
+	// It must not block.
+	OnRequest func(channel, kind string, status int, bytes int64, elapsed time.Duration)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -132,8 +143,10 @@ func (s *Server) Close() {
 
 // ServeHTTP serves the manifest, segments and clock. See the package documentation.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	s.serve(sw, r)
+	s.observe(r, sw, time.Since(start))
 	s.Logger.LogAttrs(r.Context(), slog.LevelDebug, "request",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status))
 }
@@ -459,15 +472,23 @@ func parseDecimal(s string) (uint64, bool) {
 	return n, err == nil
 }
 
-// statusWriter records the status code for the request log.
+// statusWriter records the status code and the body bytes written, for the request log
+// and OnRequest.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -92,6 +92,7 @@ type muxer struct {
 	endWall     time.Time // wall clock at the end of the last segment
 	lastSize    int
 	writeErrors int
+	muxTime     time.Duration // spent muxing the open segment
 
 	mu          sync.Mutex
 	segs        []*segment // finished segments, oldest first: the window plus keepSegments
@@ -273,7 +274,10 @@ func (m *muxer) writeUnit(u *unit.Unit) {
 	m.lastDTS[u.Track] = u.DTS
 	m.seen[u.Track] = true
 
-	if err := m.seg.write(u); err != nil {
+	start := time.Now()
+	err := m.seg.write(u)
+	m.muxTime += time.Since(start)
+	if err != nil {
 		m.writeErrors++
 		if m.writeErrors == 1 {
 			m.logger.Warn("unit dropped", "err", err, "track", u.Track)
@@ -310,7 +314,10 @@ func (m *muxer) closeSegment(end time.Duration, estimate bool) {
 	}
 	cur := m.cur
 	m.cur.open = false
+	start := time.Now()
 	data, err := m.seg.finish()
+	muxTime := m.muxTime + time.Since(start)
+	m.muxTime = 0
 	if err != nil {
 		m.writeErrors++
 		if m.writeErrors == 1 {
@@ -335,6 +342,9 @@ func (m *muxer) closeSegment(end time.Duration, estimate bool) {
 	}
 	m.lastSize = len(data)
 	m.endWall = cur.wall.Add(dur)
+	if m.s.OnSegment != nil {
+		m.s.OnSegment(m.name, muxTime)
+	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -408,6 +418,13 @@ func (m *muxer) renderLocked() {
 		segments:      win,
 		ended:         m.ended,
 	})
+}
+
+// targetDuration returns the playlist's EXT-X-TARGETDURATION in seconds.
+func (m *muxer) targetDuration() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.target
 }
 
 // isEnded reports whether the muxer's stream has ended.

@@ -111,6 +111,22 @@ type Server struct {
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
 
+	// Viewers, when set, counts viewers by session: the multivariant playlist hands each
+	// player a session id in its variant URI (stream.m3u8?s=ID, or ts/index.m3u8?s=ID; the
+	// multivariant request's own "s" is kept), and every media playlist served touches
+	// the session for three target durations. Segments and parts carry no id, so they
+	// stay shareable by caches. Default: nil (no counting, no ids in URIs).
+	Viewers ViewerSessions
+
+	// OnRequest, when set, is called after each request with the channel ("" when the
+	// path names none), the kind of request (RequestMultivariant, ...), the status, the
+	// body bytes written and the time the request took. It must not block.
+	OnRequest func(channel, kind string, status int, bytes int64, elapsed time.Duration)
+
+	// OnSegment, when set, is called by a TS muxer for each segment it finishes, with the
+	// time spent muxing it. It must not block.
+	OnSegment func(channel string, elapsed time.Duration)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -208,8 +224,10 @@ func (s *Server) Muxers() []MuxerInfo {
 
 // ServeHTTP serves playlists and segments. See the package documentation for paths.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	s.serve(sw, r)
+	s.observe(r, sw, time.Since(start))
 	s.Logger.LogAttrs(r.Context(), slog.LevelDebug, "request",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status))
 }
@@ -267,6 +285,7 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, name stri
 		httpError(w, status)
 		return
 	}
+	setTarget(w, m.targetDuration())
 	h := w.Header()
 	h.Set("Content-Type", "application/vnd.apple.mpegurl")
 	h.Set("Cache-Control", "no-cache")
@@ -427,15 +446,24 @@ func httpError(w http.ResponseWriter, status int) {
 	http.Error(w, http.StatusText(status), status)
 }
 
-// statusWriter records the status code for the request log.
+// statusWriter records the status code and the body bytes written, for the request log
+// and OnRequest, and the target duration of a media playlist served, for Viewers.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
+	target time.Duration
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -131,7 +131,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, name 
 		v.width, v.height = cmaf.Resolution(in.Tracks)
 		return renderMultivariant(v)
 	}).([]byte)
-	writePlaylist(w, r, b, "no-cache")
+	writePlaylist(w, r, s.withSession(b, r), "no-cache")
 }
 
 func (s *Server) serveTSMultivariant(w http.ResponseWriter, r *http.Request, name string) {
@@ -156,7 +156,7 @@ func (s *Server) serveTSMultivariant(w http.ResponseWriter, r *http.Request, nam
 	m.mu.Unlock()
 	v := variant{uri: "ts/index.m3u8", codecs: cmaf.Codecs(carried), bandwidth: peak, average: avg}
 	v.width, v.height = cmaf.Resolution(carried)
-	writePlaylist(w, r, renderMultivariant(v), "no-cache")
+	writePlaylist(w, r, s.withSession(renderMultivariant(v), r), "no-cache")
 }
 
 // firstSegment returns the channel's CMAF stream and a State with at least one finished
@@ -172,7 +172,7 @@ func (s *Server) firstSegment(ctx context.Context, name string) (*cmafstream.Str
 	case err != nil:
 		return nil, nil, http.StatusNotFound
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.FirstSegmentWait)
+	ctx, cancel := s.waitContext(ctx, s.FirstSegmentWait)
 	defer cancel()
 	st, err := cs.Wait(ctx, func(st *cmafstream.State) bool { return len(st.Segments) > 0 })
 	switch {
@@ -248,7 +248,7 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, name
 		if d.hasPart {
 			ready = func(st *cmafstream.State) bool { return st.HasPart(d.msn, d.part) }
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Duration(p.target)*time.Second)
+		ctx, cancel := s.waitContext(r.Context(), 3*time.Duration(p.target)*time.Second)
 		var err error
 		st, err = cs.Wait(ctx, ready)
 		cancel()
@@ -263,6 +263,7 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, name
 	b := st.Memo(llKey{skip: d.skip && !st.Ended}, func() any {
 		return renderLL(st, cs.ID(), p, d.skip && !st.Ended)
 	}).([]byte)
+	setTarget(w, p.target)
 	writePlaylist(w, r, b, cache)
 }
 
@@ -330,7 +331,7 @@ func (s *Server) serveFMP4(w http.ResponseWriter, r *http.Request, name string, 
 		pt := st.Part(f.num)
 		if pt == nil && !st.Ended && f.num >= st.NextPart && f.num <= st.NextPart+1 {
 			p := llParamsOf(st, s.PartTarget)
-			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Duration(max(p.target, 1))*time.Second)
+			ctx, cancel := s.waitContext(r.Context(), 3*time.Duration(max(p.target, 1))*time.Second)
 			st, _ = cs.Wait(ctx, func(st *cmafstream.State) bool { return st.Part(f.num) != nil })
 			cancel()
 			pt = st.Part(f.num)
@@ -340,6 +341,16 @@ func (s *Server) serveFMP4(w http.ResponseWriter, r *http.Request, name string, 
 			return
 		}
 		serveBytes(w, r, media, etag, [][]byte{pt.Data})
+	}
+}
+
+// waitContext bounds a wait of a request by d and by Server.Close.
+func (s *Server) waitContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	stop := context.AfterFunc(s.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
 	}
 }
 

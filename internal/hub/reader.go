@@ -41,7 +41,8 @@ type Reader struct {
 	closed   bool
 	notify   chan struct{}
 
-	dropped atomic.Uint64
+	dropped     atomic.Uint64
+	kindDropped *atomic.Uint64 // the registry's cumulative count for kind
 }
 
 // Kind returns the kind given to Stream.AddReader ("rtmp", "hls", ...).
@@ -71,20 +72,20 @@ func (r *Reader) push(ev Event, resync bool) {
 	if ev.Tracks != nil {
 		if r.n == r.max {
 			// A session start must not be lost: drop everything queued instead.
-			r.dropped.Add(uint64(r.n))
+			r.drop(uint64(r.n))
 			r.head, r.n = 0, 0
 		}
 		r.skipping = false
 	} else {
 		if r.skipping && !resync {
 			r.mu.Unlock()
-			r.dropped.Add(1)
+			r.drop(1)
 			return
 		}
 		if r.n == r.max {
 			r.skipping = true
 			r.mu.Unlock()
-			r.dropped.Add(1)
+			r.drop(1)
 			return
 		}
 		r.skipping = false
@@ -96,6 +97,14 @@ func (r *Reader) push(ev Event, resync bool) {
 	r.n++
 	r.mu.Unlock()
 	r.wake()
+}
+
+// drop counts n dropped units, for the reader and for its kind.
+func (r *Reader) drop(n uint64) {
+	r.dropped.Add(n)
+	if r.kindDropped != nil {
+		r.kindDropped.Add(n)
+	}
 }
 
 func (r *Reader) grow() {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onair/onair/internal/unit"
@@ -39,6 +40,9 @@ type Registry struct {
 	mu      sync.Mutex
 	streams map[string]*Stream
 	closed  bool
+
+	droppedMu sync.Mutex
+	dropped   map[string]*atomic.Uint64 // cumulative units dropped, by reader kind
 }
 
 // Start applies defaults.
@@ -60,6 +64,34 @@ func (r *Registry) Start() error {
 	}
 	r.streams = make(map[string]*Stream)
 	return nil
+}
+
+// Dropped returns how many units readers' full queues dropped since Start, by reader
+// kind ("rtmp", "hls", ...). Unlike Info.Dropped, it never decreases when readers detach.
+func (r *Registry) Dropped() map[string]uint64 {
+	r.droppedMu.Lock()
+	defer r.droppedMu.Unlock()
+	out := make(map[string]uint64, len(r.dropped))
+	for kind, n := range r.dropped {
+		out[kind] = n.Load()
+	}
+	return out
+}
+
+// droppedCounter returns the cumulative drop counter of a reader kind. Kinds are a small
+// set fixed by the code (never user input), so the map stays small.
+func (r *Registry) droppedCounter(kind string) *atomic.Uint64 {
+	r.droppedMu.Lock()
+	defer r.droppedMu.Unlock()
+	if r.dropped == nil {
+		r.dropped = make(map[string]*atomic.Uint64)
+	}
+	n := r.dropped[kind]
+	if n == nil {
+		n = new(atomic.Uint64)
+		r.dropped[kind] = n
+	}
+	return n
 }
 
 // Close ends every stream at once: publishers are closed and readers get ErrStreamEnded.

@@ -79,6 +79,10 @@ type Info struct {
 
 	BytesIn uint64
 
+	// BytesOut counts the bytes that outputs reported sending to viewers of the stream
+	// (AddBytesOut), since the stream started.
+	BytesOut uint64
+
 	// Readers counts attached readers by kind.
 	Readers map[string]int
 
@@ -100,6 +104,7 @@ func (s *Stream) Info() Info {
 		FPS:              s.stats.fps,
 		KeyframeInterval: s.stats.keyInterval,
 		BytesIn:          s.stats.bytesIn,
+		BytesOut:         s.bytesOut.Load(),
 		Readers:          make(map[string]int),
 		Dropped:          make(map[string]uint64),
 	}
@@ -108,4 +113,12 @@ func (s *Stream) Info() Info {
 		in.Dropped[r.kind] += r.Dropped()
 	}
 	return in
+}
+
+// AddBytesOut counts n bytes sent to a viewer of the stream (an RTMP player's writes,
+// say). It is safe for concurrent use and never blocks.
+func (s *Stream) AddBytesOut(n int) {
+	if n > 0 {
+		s.bytesOut.Add(uint64(n))
+	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onair/onair/internal/unit"
@@ -34,7 +35,8 @@ type Stream struct {
 	seenKey   bool            // the current session has sent its first video key unit
 	maxDTS    time.Duration   // highest rebased DTS written so far, all sessions
 
-	stats streamStats
+	stats    streamStats
+	bytesOut atomic.Uint64
 }
 
 // Name returns the stream's name (the channel's username).
@@ -70,10 +72,11 @@ func (s *Stream) AddReader(kind string) (*Reader, error) {
 		return nil, ErrStreamEnded
 	}
 	r := &Reader{
-		stream: s,
-		kind:   kind,
-		max:    s.reg.QueueSize,
-		notify: make(chan struct{}, 1),
+		stream:      s,
+		kind:        kind,
+		max:         s.reg.QueueSize,
+		notify:      make(chan struct{}, 1),
+		kindDropped: s.reg.droppedCounter(kind),
 	}
 	r.push(Event{Tracks: s.tracks}, true)
 	for _, u := range s.gop {

@@ -27,19 +27,22 @@ type conn struct {
 	remote string
 	ip     netip.Addr
 	guard  *chunkGuard
+	stats  connStats
 }
 
-// deadlineWriter sets the write deadline before every write of gortmplib.
+// deadlineWriter sets the write deadline before every write of gortmplib, and counts
+// the bytes written.
 type deadlineWriter struct {
-	nc      net.Conn
+	s       *Server
+	c       *conn
 	timeout time.Duration
 }
 
 func (w deadlineWriter) Write(b []byte) (int, error) {
-	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+	if err := w.c.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
 		return 0, err
 	}
-	return w.nc.Write(b)
+	return w.s.writeCounted(w.c, b)
 }
 
 // serveConn runs in the connection's own goroutine. The server's WaitGroup counts the
@@ -75,17 +78,18 @@ func (s *Server) recoverConn(c *conn) {
 // handle runs the connection to its end. It returns why the connection ended; rejected
 // actions are logged where they are decided and return nil.
 func (s *Server) handle(c *conn) error {
-	c.guard = newChunkGuard(c.nc, uint32(s.MaxMessageSize))
+	c.guard = newChunkGuard(countingReader{s: s, c: c}, uint32(s.MaxMessageSize))
 	c.guard.exact = true
 	c.guard.before = func() { c.nc.SetReadDeadline(time.Now().Add(s.ReadTimeout)) } //nolint:errcheck
 	sc := &gortmplib.ServerConn{RW: struct {
 		io.Reader
 		io.Writer
-	}{c.guard, deadlineWriter{nc: c.nc, timeout: s.WriteTimeout}}}
+	}{c.guard, deadlineWriter{s: s, c: c, timeout: s.WriteTimeout}}}
 
 	if err := sc.Initialize(); err != nil {
 		return sanitize(err)
 	}
+	c.stats.setFlashVer(sc.FlashVer)
 	if err := sc.AcceptConn(); err != nil {
 		return sanitize(err)
 	}

@@ -7,6 +7,7 @@ var (
 	errWrongKey         = errors.New("invalid stream key")
 	errKeyRateLimited   = errors.New("too many invalid stream keys from this address")
 	errPublisherActive  = errors.New("channel already has a publisher")
+	errPublishDenied    = errors.New("publish denied")
 	errStreamNotFound   = errors.New("stream not found")
 	errUnpublished      = errors.New("client unpublished")
 	errEndedByServer    = errors.New("stream ended by server")

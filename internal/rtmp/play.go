@@ -47,12 +47,16 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	// so no byte after the play command sits in gortmplib's buffer).
 	p := &player{s: s, c: c, r: r, readerDone: make(chan struct{})}
 	p.encode = p.encodeUnit
+	c.stats.reader.Store(r)
+	c.stats.setState(ConnPlaying, name)
+	started := s.Now()
 	s.Logger.Debug("play started", "conn_id", c.id, "remote_addr", c.remote, "channel", name)
 	// The writer runs on a fresh (small) goroutine; it ends the connection.
 	go func() {
 		defer s.recoverConn(c)
 		err := p.run()
 		s.Logger.Debug("play ended", "conn_id", c.id, "remote_addr", c.remote, "channel", name,
+			"duration", s.Now().Sub(started).Round(time.Millisecond), "bytes", c.stats.bytesOut.Load(),
 			"dropped", r.Dropped(), "err", err)
 		s.endConn(c, err)
 	}()
@@ -147,6 +151,15 @@ func (p *player) writeLoop() error {
 // appendEvents appends the chunk bytes of evs to bufs: the shared encoding of each unit
 // and, at a session start, the metadata and sequence headers.
 func (p *player) appendEvents(bufs net.Buffers, evs []hub.Event) net.Buffers {
+	videoTS, audioTS := time.Duration(-1), time.Duration(-1)
+	defer func() {
+		if videoTS >= 0 {
+			p.c.stats.media(videoTS, true)
+		}
+		if audioTS >= 0 {
+			p.c.stats.media(audioTS, false)
+		}
+	}()
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Tracks != nil {
@@ -164,6 +177,11 @@ func (p *player) appendEvents(bufs net.Buffers, evs []hub.Event) net.Buffers {
 			continue
 		}
 		p.lastTS = ev.Unit.DTS
+		if t := ev.Unit.Track; t >= 0 && t < len(p.tracks) && p.tracks[t].IsVideo() {
+			videoTS = ev.Unit.DTS
+		} else {
+			audioTS = ev.Unit.DTS
+		}
 		if b := ev.Unit.Encoded(unit.EncodingRTMP, p.encode); len(b) > 0 {
 			bufs = append(bufs, b)
 		}
@@ -187,10 +205,13 @@ func (p *player) write() error {
 	if err := p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)); err != nil {
 		return err
 	}
-	_, err := p.writeBatch(p.c.nc)
+	n, err := p.writeBatch(p.c.nc)
+	p.s.countWrite(p.c, int(n))
+	p.r.Stream().AddBytesOut(int(n))
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
+	p.c.stats.active.Store(true)
 	p.lastWrite.Store(p.s.Now().UnixNano())
 	return nil
 }
@@ -294,7 +315,7 @@ func (p *player) readLoop() {
 		// Whole-message writes do not interleave with the writer's (the socket's write
 		// lock covers a whole write or writev).
 		p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)) //nolint:errcheck
-		if _, err = p.c.nc.Write(encodePing(uint32(p.s.Now().UnixMilli()))); err != nil {
+		if _, err = p.s.writeCounted(p.c, encodePing(uint32(p.s.Now().UnixMilli()))); err != nil {
 			break
 		}
 	}

@@ -47,6 +47,11 @@ func (s *Server) handlePublish(c *conn, sc *gortmplib.ServerConn) error {
 		return nil
 	}
 	defer s.release(channel, c)
+	if err := s.authorizePublish(channel, c); err != nil {
+		s.rejectPublish(c, sc, err, "channel", channel)
+		return nil
+	}
+	c.stats.setState(ConnPublishing, channel)
 
 	p := &publishSession{s: s, c: c, sc: sc, channel: channel}
 	return p.run()
@@ -70,6 +75,23 @@ func (s *Server) authorize(key string) (string, error) {
 		return "", errWrongKey
 	}
 	return channel, nil
+}
+
+// authorizePublish asks AuthorizePublish, when set, whether c may publish to channel.
+func (s *Server) authorizePublish(channel string, c *conn) error {
+	if s.AuthorizePublish == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.AuthTimeout)
+	defer cancel()
+	addr := c.remote
+	if c.ip.IsValid() {
+		addr = c.ip.String()
+	}
+	if err := s.AuthorizePublish(ctx, channel, addr); err != nil {
+		return fmt.Errorf("%w: %s", errPublishDenied, onair.ErrorMessage(err))
+	}
+	return nil
 }
 
 func (s *Server) rejectPublish(c *conn, sc *gortmplib.ServerConn, reason error, attrs ...any) {
@@ -214,6 +236,7 @@ func (p *publishSession) goLive() error {
 	}
 	p.pub = pub
 	p.watch(pub)
+	p.c.stats.active.Store(true)
 	p.sessions++
 	if p.sessions == 1 {
 		p.liveAt = p.s.Now()
@@ -289,6 +312,7 @@ func (p *publishSession) setTrack(k int, it *ingestTrack) error {
 
 // write hands a unit of kind k to the hub, or buffers it before the session is live.
 func (p *publishSession) write(k int, u *unit.Unit) error {
+	p.c.stats.media(u.DTS, k == kindVideo)
 	if p.pub == nil {
 		// Only media of tracks that are not fully configured yet (an AV1 track waiting for
 		// its sequence header) can pile up here: the session goes live as soon as a track is known.

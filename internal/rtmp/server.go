@@ -32,6 +32,10 @@ const (
 // It returns an error with code onair.ENOTFOUND for a wrong key.
 type OnAuthorizeFunc func(ctx context.Context, key onair.StreamKey) (channel string, err error)
 
+// OnAuthorizePublishFunc decides whether a publisher whose stream key was accepted may
+// publish to channel. remoteAddr is the publisher's IP address. A nil error allows it.
+type OnAuthorizePublishFunc func(ctx context.Context, channel, remoteAddr string) error
+
 // Server accepts RTMP publishers and players and bridges them to the hub.
 type Server struct {
 	// Addr is the listen address, e.g. ":1935" or "127.0.0.1:0".
@@ -40,6 +44,12 @@ type Server struct {
 	Hub *hub.Registry
 	// Authorize maps a stream key to its channel. Required.
 	Authorize OnAuthorizeFunc
+	// AuthorizePublish, when set, is asked after Authorize accepted the key and before
+	// NetStream.Publish.Start whether the publish may go ahead (an external publish
+	// callback, say). It never sees the key. An error refuses the publish; the error's
+	// onair message is logged, and the client gets a generic error status. Its context
+	// ends after AuthTimeout.
+	AuthorizePublish OnAuthorizePublishFunc
 	// Logger receives the logs. Default: slog.Default().
 	Logger *slog.Logger
 
@@ -78,6 +88,10 @@ type Server struct {
 	wg      sync.WaitGroup
 	nextID  atomic.Uint64
 	limiter failLimiter
+
+	accepted atomic.Uint64
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
 
 	mu         sync.Mutex
 	conns      map[*conn]struct{}
@@ -204,7 +218,9 @@ func (s *Server) acceptLoop() {
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
+	s.accepted.Add(1)
 	c := &conn{id: s.nextID.Add(1), nc: nc, remote: nc.RemoteAddr().String()}
+	c.stats.init(s.Now())
 	if ap, err := netip.ParseAddrPort(c.remote); err == nil {
 		c.ip = ap.Addr().Unmap()
 	}

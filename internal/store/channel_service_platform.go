@@ -157,7 +157,7 @@ func (s *ChannelService) UpdateChannel(ctx context.Context, actor *onair.User, u
 	var name string
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
 		var id int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id, name FROM channels WHERE user_id = ?`), actor.ID).Scan(&id, &name)
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id, name FROM channels WHERE user_id = ?`+db.dialect.forUpdate()), actor.ID).Scan(&id, &name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return onair.Errorf(onair.ENOTFOUND, "Channel not found.")
 		} else if err != nil {

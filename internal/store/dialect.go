@@ -218,13 +218,15 @@ func parseMySQLDSN(dsn string) (*mysql.Config, error) {
 }
 
 // native reports whether s (a DSN without its mysql:// scheme) is in go-sql-driver's own
-// format, with the network in parentheses.
+// format, with the network in parentheses: "user:pass@tcp(host:port)/db" or
+// "user:pass@unix(/path/to.sock)/db".
 func native(s string) bool {
-	addr, _, _ := strings.Cut(s, "/")
-	if at := strings.LastIndex(addr, "@"); at >= 0 {
-		addr = addr[at+1:]
+	for _, n := range []string{"tcp(", "tcp4(", "tcp6(", "unix("} {
+		if strings.HasPrefix(s, n) || strings.Contains(s, "@"+n) {
+			return true
+		}
 	}
-	return strings.HasSuffix(addr, ")") && strings.Contains(addr, "(")
+	return false
 }
 
 // rebind rewrites the `?` placeholders of query for the dialect. It leaves question
@@ -353,6 +355,68 @@ func (d *dialect) ilike(col string) string {
 	default:
 		return col + " LIKE ?" + esc
 	}
+}
+
+// forUpdate returns the clause that locks the rows a SELECT in a transaction reads until
+// it ends, so that concurrent read-modify-write transactions queue instead of deadlocking
+// on MySQL's gap locks. SQLite has none: its write transactions are serialised already
+// (_txlock=immediate).
+func (d *dialect) forUpdate() string {
+	if d == dialectSQLite {
+		return ""
+	}
+	return " FOR UPDATE"
+}
+
+// migrationLockTimeout bounds how long Open waits for another process's migrations.
+const migrationLockTimeout = 5 * time.Minute
+
+// lockMigrations takes a lock that serialises migrations of one database (one PostgreSQL
+// schema, one MySQL database) across processes, on a connection of its own, and returns
+// the function that releases it. SQLite needs none.
+func (d *dialect) lockMigrations(ctx context.Context, sqldb *sql.DB) (unlock func() error, err error) {
+	var lock, release string
+	switch d {
+	case dialectPostgres:
+		lock = `SELECT pg_advisory_lock(hashtext('onair migrate ' || current_schema()))`
+		release = `SELECT pg_advisory_unlock(hashtext('onair migrate ' || current_schema()))`
+	case dialectMySQL:
+		// Lock names are at most 64 characters.
+		lock = fmt.Sprintf(`SELECT GET_LOCK(CONCAT('onair migrate ', SHA1(DATABASE())), %d)`, int(migrationLockTimeout.Seconds()))
+		release = `SELECT RELEASE_LOCK(CONCAT('onair migrate ', SHA1(DATABASE())))`
+	default:
+		return func() error { return nil }, nil
+	}
+	conn, err := sqldb.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock migrations: %w", err)
+	}
+	if d == dialectPostgres {
+		// pg_advisory_lock returns void, after waiting as long as ctx lets it.
+		_, err = conn.ExecContext(ctx, lock)
+	} else {
+		var got sql.NullInt64
+		err = conn.QueryRowContext(ctx, lock).Scan(&got)
+		if err == nil && got.Int64 != 1 {
+			err = errors.New("timed out waiting for another process")
+		}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock migrations: %w", err)
+	}
+	return func() error {
+		// The lock goes with its session, so closing the connection releases it too; the
+		// explicit release keeps a pooled connection from holding it.
+		_, err := conn.ExecContext(context.WithoutCancel(ctx), release)
+		if cerr := conn.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("unlock migrations: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint failure:

@@ -44,16 +44,34 @@ type argonParams struct {
 	key     []byte
 }
 
+// argonCost is the work factor of new hashes.
+type argonCost struct {
+	memory  uint32 // KiB
+	time    uint32
+	threads uint8
+}
+
+// defaultArgonCost is the cost of new hashes (see the constants above).
+var defaultArgonCost = argonCost{memory: argonMemory, time: argonTime, threads: argonThreads}
+
+// passwordCost is the cost HashPassword uses: defaultArgonCost. Only this package's tests
+// lower it, to keep the suite fast.
+var passwordCost = defaultArgonCost
+
 // HashPassword hashes password with argon2id and a random salt, and returns it in the PHC
 // string format: $argon2id$v=19$m=19456,t=2,p=1$SALT$HASH (unpadded standard base64).
 func HashPassword(password string) (string, error) {
+	return hashPassword(password, passwordCost)
+}
+
+func hashPassword(password string, c argonCost) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(password), salt, c.time, c.memory, c.threads, argonKeyLen)
 	return encodeArgon(argonParams{
-		memory: argonMemory, time: argonTime, threads: argonThreads, salt: salt, key: key,
+		memory: c.memory, time: c.time, threads: c.threads, salt: salt, key: key,
 	}), nil
 }
 
@@ -68,12 +86,21 @@ func VerifyPassword(encoded, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(key, p.key) == 1, nil
 }
 
-// dummyPasswordHash is verified against when a user is missing, so that a login for an
-// unknown username takes as long as one for a known username.
-var dummyPasswordHash = sync.OnceValue(func() string {
-	h, _ := HashPassword("onair dummy password")
-	return h
-})
+// dummyHashes holds, by argonCost, a hash that Authenticate verifies against when a user
+// is missing, so that a login for an unknown username takes as long as one for a known
+// username.
+var dummyHashes sync.Map
+
+// dummyPasswordHash returns the dummy hash of the current cost.
+func dummyPasswordHash() string {
+	c := passwordCost
+	if h, ok := dummyHashes.Load(c); ok {
+		return h.(string)
+	}
+	h, _ := hashPassword("onair dummy password", c)
+	v, _ := dummyHashes.LoadOrStore(c, h)
+	return v.(string)
+}
 
 func encodeArgon(p argonParams) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,

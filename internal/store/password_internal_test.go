@@ -8,6 +8,10 @@ import (
 )
 
 func TestHashPassword(t *testing.T) {
+	// Outside the tests, HashPassword uses the OWASP cost.
+	require.Equal(t, argonCost{memory: 19456, time: 2, threads: 1}, initialPasswordCost)
+	require.Equal(t, defaultArgonCost, initialPasswordCost)
+	UseRealPasswordCost(t)
 	h1, err := HashPassword("correct horse")
 	require.NoError(t, err)
 	h2, err := HashPassword("correct horse")

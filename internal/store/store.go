@@ -11,8 +11,12 @@
 //   - "postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=disable&search_path=SCHEMA" (or
 //     postgresql://) gives PostgreSQL through pgx's database/sql driver, with libpq's
 //     parameters;
-//   - "mysql://USER:PASSWORD@HOST:PORT/DB?PARAMS" gives MySQL or MariaDB through
-//     go-sql-driver/mysql (see parseMySQLDSN for the conversion to its format).
+//   - "mysql://USER:PASSWORD@HOST[:PORT]/DB?PARAMS" gives MySQL or MariaDB through
+//     go-sql-driver/mysql, converted to its "USER:PASSWORD@tcp(HOST:PORT)/DB?PARAMS"
+//     (see parseMySQLDSN). "mysql://USER:PASSWORD@/DB?socket=PATH" uses a Unix socket,
+//     and the driver's own format after "mysql://" is accepted as it is.
+//
+// Errors of Open never quote the DSN, which may hold a password.
 //
 // Migrations are embedded per dialect under migrations/DIALECT/ and run with goose at
 // Open. Queries are written once in portable SQL with `?` placeholders; what differs
@@ -25,6 +29,8 @@
 // Timestamps are stored as integer Unix milliseconds (BIGINT) in UTC, which compare and
 // sort the same way on every database; times read back are in UTC with millisecond
 // precision.
+//
+// Session and API tokens are 32 random bytes in base64url; only their SHA-256 is stored.
 //
 // Stream keys are stored twice: as the hex SHA-256 of the key, by which they are looked
 // up, and encrypted with AES-256-GCM under a key derived from DB.Secret, so that their
@@ -153,13 +159,25 @@ func (db *DB) Open(ctx context.Context) (err error) {
 
 // migrate runs the pending migrations of the dialect. Each migration runs in a
 // transaction and is recorded in goose_db_version, so a crash leaves either all or none
-// of it, and no migration runs twice. When two processes migrate the same database at
-// once, the loser's migration fails; it then finds nothing pending and succeeds.
-func (db *DB) migrate(ctx context.Context, sqldb *sql.DB) error {
+// of it (on MySQL, whose DDL is not transactional, a crash within a migration needs a
+// hand), and no migration runs twice. PostgreSQL and MySQL servers shared by several
+// processes (nodes, a CLI) are locked for the duration; on SQLite, when two processes
+// migrate the same file at once, the loser's migration fails, and it then finds nothing
+// pending and succeeds.
+func (db *DB) migrate(ctx context.Context, sqldb *sql.DB) (err error) {
 	fsys, err := fs.Sub(migrationFS, "migrations/"+db.dialect.name)
 	if err != nil {
 		return err
 	}
+	unlock, err := db.dialect.lockMigrations(ctx, sqldb)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := unlock(); err == nil {
+			err = uerr
+		}
+	}()
 	var lastErr error
 	for range migrateAttempts {
 		// A new provider each time: a provider checks its version table only once.

@@ -200,26 +200,28 @@ func TestReopenRunsNoMigrationTwice(t *testing.T) {
 	}
 }
 
-// TestOpenConcurrentMigrations opens one new database file from several handles at once,
-// as a server and a CLI starting together would.
+// TestOpenConcurrentMigrations opens one new database from several handles at once, as
+// a server and a CLI (or several nodes) starting together would.
 func TestOpenConcurrentMigrations(t *testing.T) {
-	dsn := sqliteDSN(t)
-	const n = 4
-	dbs := make([]*store.DB, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		dbs[i] = &store.DB{DSN: dsn, Secret: testSecret}
-		wg.Go(func() { errs[i] = dbs[i].Open(t.Context()) })
-	}
-	wg.Wait()
-	for i := range n {
-		require.NoError(t, errs[i])
-		require.NoError(t, dbs[i].Close())
-	}
-	db := MustOpenDSN(t, dsn)
-	versions := appliedMigrations(t, db)
-	require.Len(t, versions, 2)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		dsn := b.newDSN(t)
+		const n = 4
+		dbs := make([]*store.DB, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			dbs[i] = &store.DB{DSN: dsn, Secret: testSecret}
+			wg.Go(func() { errs[i] = dbs[i].Open(t.Context()) })
+		}
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i])
+			require.NoError(t, dbs[i].Close())
+		}
+		db := MustOpenDSN(t, dsn)
+		require.Equal(t, []int64{1, 2}, appliedMigrations(t, db))
+		MustCreateUser(t, db, "alice")
+	})
 }
 
 // TestConcurrentHandles runs a "server" and a "CLI" on two *DB handles of the same file
@@ -373,10 +375,29 @@ func TestCanceledContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, store.NewChannelService(db).MarkChannelLive(ctx, "alice", time.Now()), context.Canceled)
 
+	sessions := store.NewSessionService(db)
+	_, err = sessions.CreateSession(ctx, u.ID)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = store.NewChannelService(db).ChannelInfo(ctx, "alice")
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = store.NewChannelService(db).UpdateChannel(ctx, u, onair.ChannelUpdate{Tags: &[]string{"x"}})
+	require.ErrorIs(t, err, context.Canceled)
+	err = store.NewChatService(db).SaveMessage(ctx, &onair.ChatMessage{Channel: "alice", UserID: u.ID, Text: "hi"})
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = store.NewCommentService(db).ChannelVideo(ctx, "alice")
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, store.NewNotificationService(db).Notify(ctx, []int64{u.ID}, onair.Notification{Kind: "live"}), context.Canceled)
+	_, err = store.NewSettingsService(db).Settings(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, store.NewUserService(db).DeleteUser(ctx, u, u.ID), context.Canceled)
+
 	// Nothing changed.
 	ch, err := store.NewStreamKeyService(db).ChannelByStreamKey(t.Context(), key)
 	require.NoError(t, err)
 	require.Nil(t, ch.LastLiveAt)
 	_, err = store.NewUserService(db).FindUserByUsername(t.Context(), "bob")
 	requireCode(t, err, onair.ENOTFOUND)
+	info, err := store.NewChannelService(db).ChannelInfo(t.Context(), "alice")
+	require.NoError(t, err)
+	require.Empty(t, info.Tags)
 }

@@ -54,7 +54,7 @@ func (s *StreamKeyService) ResetStreamKey(ctx context.Context, userID int64) (on
 	now := db.now()
 	err = db.withTx(ctx, func(tx *sql.Tx) error {
 		var channelID int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM channels WHERE user_id = ?`), userID).Scan(&channelID)
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM channels WHERE user_id = ?`+db.dialect.forUpdate()), userID).Scan(&channelID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return onair.Errorf(onair.ENOTFOUND, "Channel not found.")
 		} else if err != nil {

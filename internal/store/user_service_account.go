@@ -126,7 +126,7 @@ func (s *UserService) SetUserBanned(ctx context.Context, actor *onair.User, user
 	}
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
 		var id int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM users WHERE id = ?`), userID).Scan(&id)
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM users WHERE id = ?`+db.dialect.forUpdate()), userID).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return onair.Errorf(onair.ENOTFOUND, "User not found.")
 		} else if err != nil {

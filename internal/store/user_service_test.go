@@ -159,6 +159,7 @@ func TestUserServiceAuthenticate(t *testing.T) {
 }
 
 func TestUserServicePasswordStoredHashed(t *testing.T) {
+	store.UseRealPasswordCost(t)
 	db := MustOpenDB(t)
 	u, _ := MustCreateUser(t, db, "alice")
 	var hash string

@@ -9,7 +9,7 @@ import (
 	"github.com/onair/onair/internal/onair"
 )
 
-// Limits of the texts the store keeps, besides those in package onair.
+// Limits of the texts the store keeps (besides those in package onair) and of lists.
 const (
 	maxTagLen         = 30
 	maxSiteNameLen    = 60

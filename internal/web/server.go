@@ -109,6 +109,10 @@ type Server struct {
 	// Default: every /hls/ path is a 404.
 	HLS http.Handler
 
+	// DASH serves /dash/…; it sees the full request path and runs without Auth.
+	// Default: every /dash/ path is a 404.
+	DASH http.Handler
+
 	// EndStream cuts the live stream of a channel (admin "end stream", stream key rotation,
 	// account deletion, ban) and reports whether one was live. Default: nothing is cut
 	// and admin "end stream" answers 404.
@@ -225,8 +229,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-// routes builds the router. Static assets, /hls/ and /healthz skip the authenticator, so
-// that a player's segment requests never touch the session store.
+// routes builds the router. Static assets, /hls/, /dash/ and /healthz skip the
+// authenticator, so that a player's segment requests never touch the session store.
 func (s *Server) routes() http.Handler {
 	app := http.NewServeMux()
 
@@ -288,6 +292,9 @@ func (s *Server) routes() http.Handler {
 	root.HandleFunc("GET /static/{path...}", s.handleStatic)
 	if s.HLS != nil {
 		root.Handle("/hls/", s.HLS)
+	}
+	if s.DASH != nil {
+		root.Handle("/dash/", s.DASH)
 	}
 	root.Handle("/", s.Auth.Middleware(app))
 	return root

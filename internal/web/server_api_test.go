@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,15 +173,19 @@ func TestAPILogin(t *testing.T) {
 		c := e.anon()
 		c.ip = "192.0.2.52"
 		measure := func(name string) time.Duration {
-			start := time.Now()
-			c.do("POST", "/api/v1/login", map[string]string{"username": name, "password": "wrong password"})
-			return time.Since(start)
+			best := time.Hour
+			for range 3 {
+				start := time.Now()
+				requireStatus(t, c.do("POST", "/api/v1/login", map[string]string{"username": name, "password": "wrong password"}), 401)
+				best = min(best, time.Since(start))
+				e.srv.LoginThrottle.Reset("user:" + name)
+				e.srv.LoginIPThrottle.Reset("ip:" + c.ip)
+			}
+			return best
 		}
-		measure("alice")
 		known, unknown := measure("alice"), measure("nobody_at_all")
 		ratio := float64(unknown) / float64(known)
 		require.True(t, ratio > 0.3 && ratio < 3, "known %v, unknown %v", known, unknown)
-		e.srv.LoginThrottle.Reset("user:alice")
 	})
 
 	t.Run("missing fields", func(t *testing.T) {
@@ -436,9 +441,9 @@ func TestAPIChangePassword(t *testing.T) {
 
 	requireStatus(t, c.do("POST", "/api/v1/me/password", map[string]string{
 		"old_password": password("alice"), "new_password": "new password 1"}), http.StatusNoContent)
-	requireStatus(t, c.do("GET", "/api/v1/me", nil), 200)                       // this session stays
+	requireStatus(t, c.do("GET", "/api/v1/me", nil), 200)                         // this session stays
 	requireStatus(t, other.do("GET", "/api/v1/me", nil), http.StatusUnauthorized) // others end
-	requireStatus(t, b.do("GET", "/api/v1/me", nil), 200)                        // API tokens are not sessions
+	requireStatus(t, b.do("GET", "/api/v1/me", nil), 200)                         // API tokens are not sessions
 
 	login := e.anon()
 	requireStatus(t, login.do("POST", "/api/v1/login", map[string]string{"username": "alice", "password": password("alice")}), 401)
@@ -749,6 +754,8 @@ func TestAPIAdmin(t *testing.T) {
 	})
 
 	t.Run("ban", func(t *testing.T) {
+		b := e.bearerFor(u["alice"])
+		requireStatus(t, b.do("GET", "/api/v1/me", nil), 200)
 		requireAPIError(t, bob.do("POST", "/api/v1/admin/users/alice/ban", nil), 403, "forbidden", "")
 		requireAPIError(t, boss.do("POST", "/api/v1/admin/users/nobody/ban", nil), 404, "not_found", `There is no user "nobody".`)
 		requireAPIError(t, boss.do("POST", "/api/v1/admin/users/boss/ban", nil), 400, "invalid", "")
@@ -762,6 +769,11 @@ func TestAPIAdmin(t *testing.T) {
 		requireAPIError(t, c.do("POST", "/api/v1/login", map[string]string{"username": "alice", "password": password("alice")}),
 			403, "forbidden", "")
 		require.True(t, *decodeBody[[]userJSON](t, boss.do("GET", "/api/v1/admin/users", nil))[2].Live == false)
+
+		// A banned user's API token makes a request anonymous.
+		requireAPIError(t, b.do("GET", "/api/v1/me", nil), 401, "unauthorized", "Sign in first.")
+		requireAPIError(t, b.do("PATCH", "/api/v1/me/channel", map[string]string{"title": "x"}), 401, "unauthorized", "")
+		requireAPIError(t, b.do("GET", "/api/v1/me/stream-key", nil), 401, "unauthorized", "")
 
 		got = decodeBody[userJSON](t, boss.do("POST", "/api/v1/admin/users/alice/unban", nil))
 		require.False(t, got.Banned)
@@ -834,5 +846,26 @@ func TestAPIStrictJSON(t *testing.T) {
 		body := `{"description":"` + strings.Repeat("x", 4000) + `","title":"` + strings.Repeat(" ", 60<<10) + `y"}`
 		require.Less(t, len(body), 64<<10)
 		requireStatus(t, c.do("PATCH", "/api/v1/me/channel", body), 200)
+	})
+}
+
+// FuzzDecodeJSON checks that no request body makes the strict decoder panic, and that
+// every refusal is a 400 with a message.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, seed := range []string{`{"title":"x"}`, `{"tags":["a","b"],"recording":true}`, `{"title":5}`, `{"x":1}`,
+		`{"title":"x"} {}`, `[]`, `null`, ``, `{"tags":null}`, `{"description":"\u0000"}`, `{"title":"` + "\xff" + `"}`,
+		`{"tags":[1]}`, `{"recording":"yes"}`, `{{`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("PATCH", "/api/v1/me/channel", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		var v channelUpdateRequest
+		err := decodeJSON(httptest.NewRecorder(), req, &v, false)
+		if err != nil {
+			if onair.ErrorCode(err) != onair.EINVALID || onair.ErrorMessage(err) == "" {
+				t.Fatalf("%q: %v", body, err)
+			}
+		}
 	})
 }

@@ -196,6 +196,7 @@ func mustEnv(t testing.TB, noRoot bool, opts ...func(*Server)) *env {
 		Auth:          &auth.Authenticator{Sessions: e.sessions, Accounts: e.users, Now: nowFunc},
 		Chat:          chatStub,
 		HLS:           hlsStub,
+		DASH:          hlsStub,
 		EndStream: func(ch string) bool {
 			e.mu.Lock()
 			e.ended = append(e.ended, ch)
@@ -513,6 +514,10 @@ func TestServerRoutes(t *testing.T) {
 			contains: []string{"#EXTM3U", "# /hls/alice/index.m3u8"},
 		},
 		{
+			name: "dash", method: "GET", path: "/dash/alice/index.mpd", status: 200,
+			contains: []string{"# /dash/alice/index.mpd"},
+		},
+		{
 			name: "static", method: "GET", path: "/static/style.css", status: 200, ctype: "text/css; charset=utf-8",
 		},
 		{
@@ -740,7 +745,7 @@ func TestServerSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	e, _ := seeded(t)
 	for _, path := range []string{"/", "/@alice", "/@nobody", "/nope", "/healthz", "/api/v1/streams",
-		"/api/v1/streams/nobody", "/static/style.css", "/hls/alice/index.m3u8", "/login", "/dashboard",
+		"/api/v1/streams/nobody", "/static/style.css", "/hls/alice/index.m3u8", "/dash/alice/index.mpd", "/login", "/dashboard",
 		"/api/v1/channels/alice/chat", "/embedx/@alice"} {
 		t.Run(path, func(t *testing.T) {
 			h := e.anon().do("GET", path, nil).Header()
@@ -1112,4 +1117,15 @@ func FuzzServerPath(f *testing.F) {
 			t.Fatalf("%q: status %d", p, rec.Code)
 		}
 	})
+}
+
+func TestServerMediaSkipsAuth(t *testing.T) {
+	t.Parallel()
+	e, _ := seeded(t)
+	c := e.anon()
+	c.bearer = "not-a-token" // the authenticator answers 401 wherever it runs
+	for _, path := range []string{"/hls/alice/index.m3u8", "/dash/alice/index.mpd", "/static/style.css", "/healthz"} {
+		requireStatus(t, c.do("GET", path, nil), 200)
+	}
+	requireAPIError(t, c.do("GET", "/api/v1/streams", nil), 401, "unauthorized", "Invalid API token.")
 }

@@ -191,9 +191,16 @@
     }
   }
 
+  // bellGen counts outside changes of the count (notifications.js marking all read), so
+  // that a poll answered before such a change does not undo it.
+  var bellGen = 0;
+
   function pollBell() {
+    var gen = bellGen;
     api('GET', '/api/v1/me/notifications').then(function (data) {
-      setUnread(data.unread);
+      if (gen === bellGen) {
+        setUnread(data.unread);
+      }
       var list = data.notifications || [];
       var newest = newestSeen;
       list.forEach(function (n) {
@@ -212,5 +219,8 @@
   }
   pollBell();
 
-  window.onair.setUnread = setUnread;
+  window.onair.setUnread = function (n) {
+    bellGen++;
+    setUnread(n);
+  };
 })();

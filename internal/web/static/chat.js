@@ -231,7 +231,7 @@
     }
     ws.addEventListener('open', function () {
       backoff = 1000;
-      setStatus(me ? '' : 'Read-only: log in to chat.', !me);
+      setStatus('');
       loadHistory();
     });
     ws.addEventListener('message', onFrame);
