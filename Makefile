@@ -3,25 +3,26 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/onair/onair/internal/app.Version=$(VERSION)
 PLAYER  := internal/web/static/vendor/hls.min.js
+DASHJS  := internal/web/static/vendor/dash.all.min.js
 FUZZTIME ?= 30s
 
 .PHONY: build run test test-short assets fuzz bench clean
 
-build: $(PLAYER)
+build: $(PLAYER) $(DASHJS)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/onair ./cmd/onair
 
 run: build
 	./bin/onair serve
 
 # The whole suite: unit, integration (real ffmpeg) and browser tests (real Chromium).
-test: $(PLAYER)
+test: $(PLAYER) $(DASHJS)
 	$(GO) vet ./...
-	$(GO) test -race -timeout 25m ./...
+	$(GO) test -race -p 1 -timeout 25m ./...
 
 test-short:
 	$(GO) test -short ./...
 
-assets: $(PLAYER)
+assets: $(PLAYER) $(DASHJS)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -29,6 +30,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 $(PLAYER): node_modules/.package-lock.json
 	cp node_modules/hls.js/dist/hls.min.js $@
+
+$(DASHJS): node_modules/.package-lock.json
+	cp node_modules/dashjs/dist/modern/umd/dash.all.min.js $@
 
 # Runs every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
 fuzz:
@@ -42,4 +46,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
 clean:
-	rm -rf bin node_modules $(PLAYER)
+	rm -rf bin node_modules $(PLAYER) $(DASHJS)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -578,4 +579,15 @@ func TestServeOnOtherDatabases(t *testing.T) {
 			require.NotContains(t, ts.log.String(), key)
 		})
 	}
+}
+
+func TestRTMPURLShownToBroadcasters(t *testing.T) {
+	ts := mustStartServer(t, nil)
+	r, err := http.NewRequest(http.MethodGet, "http://media.example.org:8080/dashboard", nil)
+	require.NoError(t, err)
+	port := ts.RTMPAddr().(*net.TCPAddr).Port
+	require.Equal(t, fmt.Sprintf("rtmp://media.example.org:%d/live", port), ts.rtmpURLFor(r))
+
+	ts2 := mustStartServer(t, func(c *config.Config) { c.PublicRTMPURL = "rtmp://live.example.org/live/" })
+	require.Equal(t, "rtmp://live.example.org/live", ts2.web.RTMPURL(r))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -178,6 +179,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if c.PublicRTMPURL != "" {
 		u := strings.TrimRight(c.PublicRTMPURL, "/")
 		s.web.RTMPURL = func(*http.Request) string { return u }
+	} else {
+		s.web.RTMPURL = s.rtmpURLFor
 	}
 	if err := s.web.Start(); err != nil {
 		return fmt.Errorf("start web: %w", err)
@@ -278,6 +281,27 @@ func (s *Server) close() {
 			s.Logger.Error("close database", "err", err)
 		}
 	}
+}
+
+// rtmpURLFor returns the RTMP server URL to show broadcasters: the host they reached the
+// web site on, with the RTMP port when it is not the default 1935.
+func (s *Server) rtmpURLFor(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	if s.rtmp != nil {
+		if a, ok := s.rtmp.ListenAddr().(*net.TCPAddr); ok && a.Port != 1935 {
+			host += ":" + strconv.Itoa(a.Port)
+		}
+	}
+	return "rtmp://" + host + "/live"
 }
 
 // authorizeKey maps a stream key to its channel name.

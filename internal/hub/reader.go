@@ -185,6 +185,7 @@ func (r *Reader) ReadBatch(ctx context.Context, dst []Event) ([]Event, error) {
 				r.n--
 			}
 			r.head = 0
+			r.shrink()
 			r.mu.Unlock()
 			return dst, nil
 		}
@@ -225,7 +226,19 @@ func (r *Reader) TryReadBatch(dst []Event) ([]Event, error) {
 		r.n--
 	}
 	r.head = 0
+	r.shrink()
 	return dst, nil
+}
+
+// keepEvents is the ring capacity an emptied reader keeps; a larger ring (grown by a
+// GOP burst or a slow moment) is released, so that an idle reader stays small.
+const keepEvents = 64
+
+// shrink releases a large, empty ring. Called with r.mu held.
+func (r *Reader) shrink() {
+	if r.n == 0 && len(r.buf) > keepEvents {
+		r.buf = nil
+	}
 }
 
 // Close detaches the reader from its stream. It is safe to call more than once.
