@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -175,10 +177,13 @@ func TestBrowserPlaysLowLatency(t *testing.T) {
 		require.Positive(t, st.Latency)
 		require.Less(t, st.Latency, 8.0)
 		require.Contains(t, st.Line, "DASH")
+		shot, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(artifactsDir(t), "live-channel-dash.png"), shot, 0o644))
 
 		// The toggle switches to hls.js and drops ?player=dash from the address.
 		require.NoError(t, chromedp.Do(tab, chromedp.Click(chromedp.CSS(`button[data-player="hls"]`))))
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](`window.onairPlayer.mode === 'hls.js'`,
+		_, err = chromedp.Run(tab, chromedp.Poll[bool](`window.onairPlayer.mode === 'hls.js'`,
 			chromedp.WithPollingTimeout(5*time.Second)))
 		require.NoError(t, err)
 		st = waitPlayerPlaying(t, tab, "hls.js")

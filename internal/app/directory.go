@@ -3,16 +3,17 @@ package app
 import (
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
+	"github.com/onair/onair/internal/stats"
 )
 
 // directory adapts the hub to onair.LiveDirectory.
 //
-// Viewers are RTMP players plus open watch pages (each watch page holds one chat
-// WebSocket, anonymous viewers included, and plays HLS through it). HLS players
-// outside our pages (ffplay, VLC) are not counted yet.
+// Viewers are RTMP players plus HLS and DASH viewer sessions (see stats.Sessions: a
+// per-viewer id that the multivariant playlist hands out, else the client address and
+// User-Agent). Watch pages play HLS or DASH, so they are counted there.
 type directory struct {
-	hub      *hub.Registry
-	watchers func(channel string) int
+	hub     *hub.Registry
+	viewers func(channel string, rtmpPlayers int) stats.Viewers
 }
 
 func (d *directory) LiveStreams() []onair.LiveStream {
@@ -44,8 +45,8 @@ func (d *directory) liveStream(in hub.Info) onair.LiveStream {
 		KeyframeInterval: round1(in.KeyframeInterval.Seconds()),
 		Viewers:          in.Readers["rtmp"],
 	}
-	if d.watchers != nil {
-		ls.Viewers += d.watchers(in.Name)
+	if d.viewers != nil {
+		ls.Viewers = d.viewers(in.Name, in.Readers["rtmp"]).Total
 	}
 	for _, t := range in.Tracks {
 		if t.IsVideo() {

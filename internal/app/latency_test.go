@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,38 +78,66 @@ func clockFrame(buf []byte, stamp int64, n int) {
 }
 
 // clockPublisher runs ffmpeg publishing frames that the test makes in real time, each
-// stamped with time.Now() when it is made, plus a tone (-re) so the stream has audio too.
+// stamped with time.Now() when it is made, and a tone made with them (1/clockFPS s of it
+// per frame), so that audio and video timestamps come from one clock as from a capture
+// card. (A tone from lavfi with -re would start on ffmpeg's clock, a few hundred ms after
+// the first frame, and FLV interleaving would hold every frame back by that much.)
 type clockPublisher struct {
 	cmd    *exec.Cmd
 	out    *testutil.LockedBuffer
-	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	frames int
 }
 
-func startClockPublisher(t *testing.T, url string) *clockPublisher {
+const clockSampleRate = 48000
+
+func startClockPublisher(t *testing.T, url string, audio bool) *clockPublisher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &clockPublisher{out: testutil.NewLockedBuffer(), cancel: cancel}
-	p.cmd = exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error",
+	p := &clockPublisher{out: testutil.NewLockedBuffer()}
+	args := []string{"-hide_banner", "-loglevel", "error",
 		"-f", "rawvideo", "-pix_fmt", "gray", "-video_size", fmt.Sprintf("%dx%d", clockWidth, clockHeight),
-		"-framerate", fmt.Sprint(clockFPS), "-thread_queue_size", "64", "-i", "pipe:0",
-		"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-		"-map", "0:v", "-map", "1:a",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", fmt.Sprint(clockFPS),
-		"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "flv", url)
+		"-framerate", fmt.Sprint(clockFPS), "-i", "pipe:0"}
+	var audioR, audioW *os.File
+	if audio {
+		var err error
+		audioR, audioW, err = os.Pipe()
+		require.NoError(t, err)
+		args = append(args, "-f", "s16le", "-ar", fmt.Sprint(clockSampleRate), "-ac", "1", "-i", "pipe:3",
+			"-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "64k")
+	}
+	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+		"-g", fmt.Sprint(clockFPS), "-pix_fmt", "yuv420p", "-f", "flv", url)
+	p.cmd = exec.CommandContext(ctx, "ffmpeg", args...)
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
 	p.cmd.WaitDelay = 2 * time.Second
+	if audioR != nil {
+		p.cmd.ExtraFiles = []*os.File{audioR} // fd 3
+	}
 	stdin, err := p.cmd.StdinPipe()
 	require.NoError(t, err)
 	require.NoError(t, p.cmd.Start())
+	if audioR != nil {
+		audioR.Close() // the child has it
+	}
+	// Separate writers: ffmpeg probes one input after the other, so one writer for both
+	// pipes would block on the one ffmpeg is not reading yet.
+	begin := time.Now()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer stdin.Close()
-		p.frames = writeClockFrames(ctx, stdin)
+		p.frames = writeClockFrames(ctx, begin, stdin)
 	}()
+	if audioW != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer audioW.Close()
+			writeClockTone(ctx, begin, audioW)
+		}()
+	}
 	t.Cleanup(func() {
 		cancel()
 		p.wg.Wait()
@@ -118,25 +147,54 @@ func startClockPublisher(t *testing.T, url string) *clockPublisher {
 	return p
 }
 
-// writeClockFrames writes one frame per 1/clockFPS s of wall clock until ctx ends or the
-// pipe breaks, and returns how many it wrote. A frame that is late is still written, so
-// the frame count (ffmpeg's timestamps) keeps pace with the wall clock.
-func writeClockFrames(ctx context.Context, w io.Writer) int {
+// writeClockFrames writes one frame per 1/clockFPS s of wall clock from start until ctx
+// ends or the pipe breaks, and returns how many it wrote. A late frame is still written,
+// so the frame count (ffmpeg's timestamps) keeps pace with the wall clock.
+func writeClockFrames(ctx context.Context, start time.Time, w io.Writer) int {
 	buf := make([]byte, clockWidth*clockHeight)
-	start := time.Now()
 	for n := 0; ; n++ {
-		due := start.Add(time.Duration(n) * time.Second / clockFPS)
-		if d := time.Until(due); d > 0 {
-			select {
-			case <-ctx.Done():
-				return n
-			case <-time.After(d):
-			}
+		if !sleepUntil(ctx, start.Add(time.Duration(n)*time.Second/clockFPS)) {
+			return n
 		}
 		clockFrame(buf, time.Now().UnixMilli(), n)
 		if _, err := w.Write(buf); err != nil {
 			return n
 		}
+	}
+}
+
+// writeClockTone writes a 440 Hz tone (s16le, mono) in real time from start, in the
+// same 1/clockFPS s steps as the frames, until ctx ends or the pipe breaks.
+func writeClockTone(ctx context.Context, start time.Time, w io.Writer) {
+	const samples = clockSampleRate / clockFPS
+	pcm := make([]byte, 2*samples)
+	for n := 0; ; n++ {
+		if !sleepUntil(ctx, start.Add(time.Duration(n)*time.Second/clockFPS)) {
+			return
+		}
+		for i := range samples {
+			v := int16(8000 * math.Sin(2*math.Pi*440*float64(n*samples+i)/clockSampleRate))
+			pcm[2*i], pcm[2*i+1] = byte(v), byte(uint16(v)>>8)
+		}
+		if _, err := w.Write(pcm); err != nil {
+			return
+		}
+	}
+}
+
+// sleepUntil waits until t; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 
@@ -272,10 +330,11 @@ func TestLatency(t *testing.T) {
 	warmup := envDuration(t, "ONAIR_LATENCY_WARMUP", 10*time.Second)
 	window := envDuration(t, "ONAIR_LATENCY_WINDOW", 30*time.Second)
 
+	loadBefore := loadAverage()
 	bctx := mustBrowser(t)
 	ts := mustStartServer(t, nil)
 	key := mustCreateUser(t, ts, "clock")
-	startClockPublisher(t, ts.rtmpURL("/live/"+key))
+	startClockPublisher(t, ts.rtmpURL("/live/"+key), os.Getenv("ONAIR_LATENCY_AUDIO") != "0")
 	waitLive(t, ts, "clock")
 	// As on a channel that others already watch, every output runs and has a full
 	// window before a player starts: a player that starts on a short playlist starts
@@ -286,25 +345,30 @@ func TestLatency(t *testing.T) {
 	waitMediaPlaylist(t, ts, "clock", fmp4Playlist, 4)
 
 	formats := []struct {
-		name, query string
-		target      time.Duration
+		player, name string
+		target       time.Duration
 	}{
-		{"LL-HLS (hls.js)", "", 1500 * time.Millisecond},
-		{"DASH (dash.js)", "?player=dash", 3 * time.Second},
-		{"HLS MPEG-TS 1 s (hls.js, no LL)", "?player=ts", 6 * time.Second},
+		{"hls", "LL-HLS (hls.js)", 1500 * time.Millisecond},
+		{"dash", "DASH (dash.js)", 3 * time.Second},
+		{"ts", "HLS MPEG-TS 1 s (hls.js, no LL)", 6 * time.Second},
 	}
+	only := os.Getenv("ONAIR_LATENCY_PLAYERS") // e.g. "hls,dash"; default all
 	var results []latencyResult
 	for _, f := range formats {
+		if only != "" && !slices.Contains(strings.Split(only, ","), f.player) {
+			continue
+		}
 		var res latencyResult
 		t.Run(f.name, func(t *testing.T) { // its tab closes when it ends
-			res = measureLatency(t, bctx, ts.httpURL("/@clock"+f.query), warmup, window)
+			res = measureLatency(t, bctx, ts.httpURL("/@clock?player="+f.player), warmup, window)
 		})
 		res.Format, res.Target = f.name, f.target
 		res.TargetMet = res.G2G.N > 0 && res.G2G.P50 <= float64(f.target.Milliseconds())
 		results = append(results, res)
 	}
 
-	t.Logf("latency over %s of playback after %s of warm-up, each format in a fresh tab:", window, warmup)
+	t.Logf("latency over %s of playback after %s of warm-up, each format in a fresh tab (load average before: %s, after: %s):",
+		window, warmup, loadBefore, loadAverage())
 	for _, r := range results {
 		t.Logf("%-32s glass-to-glass %s", r.Format, r.G2G)
 		t.Logf("%-32s player reports %s, its target %s", "", r.Player, r.PlayerTgt)
@@ -321,6 +385,15 @@ func TestLatency(t *testing.T) {
 		require.Positive(t, r.G2G.N, "%s: no frame stamp was read", r.Format)
 		require.True(t, r.TargetMet, "%s: glass-to-glass p50 %.0f ms over the %s target", r.Format, r.G2G.P50, r.Target)
 	}
+}
+
+// loadAverage returns the 1-minute load average (Linux), to judge how busy the machine was.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // keepWatching requests paths every 5 s until the test ends, so the server keeps their

@@ -24,8 +24,11 @@ import (
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
 	"github.com/onair/onair/internal/rtmp"
+	"github.com/onair/onair/internal/stats"
+	"github.com/onair/onair/internal/stats/source"
 	"github.com/onair/onair/internal/store"
 	"github.com/onair/onair/internal/web"
+	"github.com/onair/onair/internal/webhook"
 )
 
 // Server is a running onair: store, hub, RTMP, HLS and web, wired together.
@@ -50,6 +53,8 @@ type Server struct {
 	dash          *dash.Server
 	auth          *auth.Authenticator
 	chat          *chat.Server
+	stats         *stats.Collector
+	webhooks      *webhook.Dispatcher
 	web           *web.Server
 	http          *http.Server
 	httpLn        net.Listener
@@ -109,9 +114,44 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	s.wg.Add(1)
 	go s.runEvents()
 
+	// The RTMP server is built here (and started last) because stats read its connections.
+	s.rtmp = &rtmp.Server{
+		Addr:             c.RTMPAddr,
+		Hub:              s.hub,
+		Authorize:        s.authorizeKey,
+		Logger:           s.Logger.With("component", "rtmp"),
+		WriteMergeWindow: c.RTMPWriteMerge.D(),
+	}
+	if c.PublishAuth.URL != "" {
+		pa := &webhook.PublishAuth{
+			URL:      c.PublishAuth.URL,
+			Secret:   c.PublishAuth.Secret,
+			Timeout:  c.PublishAuth.Timeout.D(),
+			FailOpen: c.PublishAuth.FailOpen,
+			Logger:   s.Logger.With("component", "publish_auth"),
+		}
+		s.rtmp.AuthorizePublish = pa.Check
+	}
+	hlsViewers := &stats.Sessions{Protocol: stats.ProtoHLS, Logger: s.Logger.With("component", "stats")}
+	dashViewers := &stats.Sessions{Protocol: stats.ProtoDASH, Logger: s.Logger.With("component", "stats")}
+	s.stats = &stats.Collector{
+		Source:  &source.Media{Hub: s.hub, RTMP: s.rtmp},
+		HLS:     hlsViewers,
+		DASH:    dashViewers,
+		DB:      s.db.SQL(),
+		Version: Version,
+		Logger:  s.Logger.With("component", "stats"),
+	}
+	if err := s.stats.Start(); err != nil {
+		return fmt.Errorf("start stats: %w", err)
+	}
+
 	s.cmaf = &cmafstream.Manager{
 		Hub:    s.hub,
 		Logger: s.Logger.With("component", "cmaf"),
+		OnSegment: func(name string, sg *cmafstream.Segment) {
+			s.stats.ObserveCMAFSegment(name, source.CMAFBuildTime(sg))
+		},
 	}
 	if err := s.cmaf.Start(); err != nil {
 		return fmt.Errorf("start cmaf: %w", err)
@@ -123,6 +163,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Logger:          s.Logger.With("component", "hls"),
 		SegmentDuration: c.HLSSegmentDuration.D(),
 		PlaylistSize:    c.HLSPlaylistSize,
+		Viewers:         hlsViewers,
+		OnRequest:       s.stats.ObserveHLS,
+		OnSegment:       s.stats.ObserveTSSegment,
 	}
 	if err := s.hls.Start(); err != nil {
 		return fmt.Errorf("start hls: %w", err)
@@ -132,6 +175,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		PartTarget:    s.cmaf.PartTarget,
 		SegmentTarget: s.cmaf.SegmentTarget,
 		Logger:        s.Logger.With("component", "dash"),
+		Viewers:       dashViewers,
+		OnRequest:     s.stats.ObserveDASH,
 	}
 	if err := s.dash.Start(); err != nil {
 		return fmt.Errorf("start dash: %w", err)
@@ -152,17 +197,29 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.chat.Start(); err != nil {
 		return fmt.Errorf("start chat: %w", err)
 	}
+	s.stats.ChatClients = s.chat.Clients
+
+	if len(c.Webhooks) > 0 {
+		wc := webhook.Config{}
+		for _, w := range c.Webhooks {
+			wc.Endpoints = append(wc.Endpoints, webhook.Endpoint{URL: w.URL, Secret: w.Secret, Events: w.Events})
+		}
+		s.webhooks = &webhook.Dispatcher{Config: wc, Bus: s.bus, Logger: s.Logger.With("component", "webhook")}
+		if err := s.webhooks.Start(); err != nil {
+			return fmt.Errorf("start webhooks: %w", err)
+		}
+	}
 
 	s.web = &web.Server{
 		Logger:           s.Logger.With("component", "web"),
 		SiteName:         c.SiteName,
 		Channels:         s.channels,
-		Live:             &directory{hub: s.hub, watchers: s.chat.Clients},
+		Live:             &directory{hub: s.hub, viewers: s.stats.Viewers},
 		Users:            s.users,
 		Accounts:         s.users,
 		Sessions:         s.sessions,
 		Keys:             s.keys,
-		Platform:         s.channels,
+		Platform:         &followEvents{PlatformChannelService: s.channels, bus: s.bus, logger: s.Logger},
 		Comments:         s.comments,
 		Notifications:    s.notifications,
 		Settings:         s.settings,
@@ -186,14 +243,6 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start web: %w", err)
 	}
 
-	s.rtmp = &rtmp.Server{
-		Addr:      c.RTMPAddr,
-		Hub:       s.hub,
-		Authorize: s.authorizeKey,
-		Logger:    s.Logger.With("component", "rtmp"),
-
-		WriteMergeWindow: c.RTMPWriteMerge.D(),
-	}
 	if err := s.rtmp.Start(); err != nil {
 		return fmt.Errorf("start rtmp: %w", err)
 	}
@@ -203,7 +252,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("listen http: %w", err)
 	}
 	s.http = &http.Server{
-		Handler:           s.web,
+		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -259,6 +308,9 @@ func (s *Server) close() {
 	if s.chat != nil {
 		s.chat.Close()
 	}
+	if s.webhooks != nil {
+		s.webhooks.Close()
+	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		if err := s.http.Shutdown(ctx); err != nil {
@@ -273,6 +325,9 @@ func (s *Server) close() {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if s.stats != nil {
+		s.stats.Close()
+	}
 	if s.bus != nil {
 		s.bus.Close()
 	}

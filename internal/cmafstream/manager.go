@@ -77,6 +77,10 @@ type Manager struct {
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
 
+	// OnSegment, when set, is called (on the stream's goroutine; it must not block) for
+	// every finished segment, e.g. to observe segment build times.
+	OnSegment func(name string, sg *Segment)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

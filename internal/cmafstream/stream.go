@@ -431,6 +431,11 @@ func (s *Stream) commit() {
 	s.changed = ch
 
 	if len(s.newSegs) > 0 {
+		if s.m.OnSegment != nil {
+			for _, sg := range s.newSegs {
+				s.m.OnSegment(s.name, sg)
+			}
+		}
 		s.deliver(s.newSegs)
 		clear(s.newSegs)
 		s.newSegs = s.newSegs[:0]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,6 +45,30 @@ type Config struct {
 	HLSPlaylistSize int `toml:"hls_playlist_size"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// StatAllow lists the networks (CIDR) that may read /stat and /metrics without signing
+	// in; site admins always may. Default: loopback only.
+	StatAllow []string `toml:"stat_allow"`
+	// Webhooks are HTTP endpoints that receive signed events (file only).
+	Webhooks []Webhook `toml:"webhooks"`
+	// PublishAuth, when its URL is set, is asked before a publish starts (file only).
+	PublishAuth PublishAuth `toml:"publish_auth"`
+}
+
+// Webhook is one endpoint that receives events.
+type Webhook struct {
+	URL    string `toml:"url"`
+	Secret string `toml:"secret"`
+	// Events to send; empty means all: stream.started, stream.stopped, follow, chat.message.
+	Events []string `toml:"events"`
+}
+
+// PublishAuth is the publish authorisation callback (like nginx-rtmp's on_publish).
+type PublishAuth struct {
+	URL     string   `toml:"url"`
+	Secret  string   `toml:"secret"`
+	Timeout Duration `toml:"timeout"`
+	// FailOpen allows publishing when the callback times out or fails (default: refuse).
+	FailOpen bool `toml:"fail_open"`
 }
 
 // Default returns the defaults: everything onair needs to run with no file.
@@ -60,6 +85,8 @@ func Default() Config {
 		HLSSegmentDuration: Duration(time.Second),
 		HLSPlaylistSize:    6,
 		ShutdownTimeout:    Duration(10 * time.Second),
+		StatAllow:          []string{"127.0.0.0/8", "::1/128"},
+		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
 	}
 }
 
@@ -152,6 +179,22 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
 	}
+	for _, n := range c.StatAllow {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			errs = append(errs, fmt.Errorf("stat_allow: %q is not a network like 10.0.0.0/8", n))
+		}
+	}
+	for i, w := range c.Webhooks {
+		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
+			errs = append(errs, fmt.Errorf("webhooks[%d].url: must start with http:// or https://", i))
+		}
+		if w.Secret == "" {
+			errs = append(errs, fmt.Errorf("webhooks[%d].secret: must not be empty", i))
+		}
+	}
+	if c.PublishAuth.URL != "" && !strings.HasPrefix(c.PublishAuth.URL, "http://") && !strings.HasPrefix(c.PublishAuth.URL, "https://") {
+		errs = append(errs, errors.New("publish_auth.url: must start with http:// or https://"))
+	}
 	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
@@ -190,6 +233,7 @@ func (c *Config) fields() []field {
 		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
 		{"hls_playlist_size", num(&c.HLSPlaylistSize)},
 		{"shutdown_timeout", dur(&c.ShutdownTimeout)},
+		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
 	}
 }
 
@@ -199,6 +243,17 @@ func (c *Config) Keys() []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.key
+	}
+	return out
+}
+
+// splitList splits a comma-separated env value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
 	}
 	return out
 }
