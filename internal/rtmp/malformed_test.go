@@ -300,7 +300,12 @@ func TestServerStalledPlayer(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return st.Readers()["rtmp"] == 1
 	}, 20*time.Second, 50*time.Millisecond, "stalled player still attached")
-	warns := e.log.lines("level=WARN", "connection closed")
+	// The close is logged just after the reader detaches.
+	var warns []string
+	require.Eventually(t, func() bool {
+		warns = e.log.lines("level=WARN", "connection closed")
+		return len(warns) > 0
+	}, 5*time.Second, 10*time.Millisecond)
 	require.Len(t, warns, 1)
 	require.Contains(t, warns[0], "write")
 }
