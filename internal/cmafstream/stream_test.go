@@ -19,17 +19,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/onair/onair/internal/hub"
+	"github.com/onair/onair/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "onair-cmafstream-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mediaDir = dir
 	code := m.Run()
-	_ = os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -63,16 +57,16 @@ func MustEnv(t *testing.T, grace time.Duration, mod func(*Manager)) *testEnv {
 }
 
 // startPublish publishes med on name in the background until done or the test ends.
-func (e *testEnv) startPublish(t *testing.T, name string, med *testMedia, o publishOpts) *hub.Publisher {
+func (e *testEnv) startPublish(t *testing.T, name string, med *testutil.Media, o testutil.PublishOpts) *hub.Publisher {
 	t.Helper()
-	p, err := e.reg.Publish(name, med.tracks)
+	p, err := e.reg.Publish(name, med.Tracks)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = publish(ctx, p, med, o)
+		_ = testutil.PublishMedia(ctx, p, med, o)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -144,9 +138,9 @@ func TestStreamSegments(t *testing.T) {
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
-			med := MustMedia(t, ca.media)
+			med := testutil.MustMedia(t, ca.media)
 			e := MustEnv(t, 5*time.Second, func(m *Manager) { m.Window = 3 * time.Second; m.KeepSegments = 2 })
-			e.startPublish(t, "alice", med, publishOpts{speed: 8, loops: 5})
+			e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 8, Loops: 5})
 
 			s, err := e.m.Stream("alice")
 			require.NoError(t, err)
@@ -210,9 +204,9 @@ func probeFile(t *testing.T, b []byte) []string {
 }
 
 func TestStreamTrackSplit(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second, nil)
-	e.startPublish(t, "alice", med, publishOpts{speed: 8, loops: 3})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 8, Loops: 3})
 	s, err := e.m.Stream("alice")
 	require.NoError(t, err)
 	st := RequireState(t, s, 20*time.Second, func(st *State) bool { return len(st.Segments) >= 3 })
@@ -245,21 +239,21 @@ func TestStreamTrackSplit(t *testing.T) {
 }
 
 func TestStreamReconnect(t *testing.T) {
-	first, second := MustMedia(t, "h264_aac"), MustMedia(t, "h264_opus")
+	first, second := testutil.MustMedia(t, "h264_aac"), testutil.MustMedia(t, "h264_opus")
 	e := MustEnv(t, 10*time.Second, nil)
-	p1, err := e.reg.Publish("alice", first.tracks)
+	p1, err := e.reg.Publish("alice", first.Tracks)
 	require.NoError(t, err)
 	s, err := e.m.Stream("alice")
 	require.NoError(t, err)
 	sub := s.Subscribe(64)
 	defer sub.Close()
-	require.NoError(t, publish(context.Background(), p1, first, publishOpts{}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p1, first, testutil.PublishOpts{}))
 	before := RequireState(t, s, 10*time.Second, func(st *State) bool { return len(st.Segments) >= 2 })
 	p1.Close()
 
-	p2, err := e.reg.Publish("alice", second.tracks)
+	p2, err := e.reg.Publish("alice", second.Tracks)
 	require.NoError(t, err)
-	require.NoError(t, publish(context.Background(), p2, second, publishOpts{}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p2, second, testutil.PublishOpts{}))
 	after := RequireState(t, s, 10*time.Second, func(st *State) bool {
 		RequireConsistent(t, st)
 		return st.Session == 1 && st.NextSeq >= before.NextSeq+3
@@ -305,7 +299,7 @@ func TestStreamReconnect(t *testing.T) {
 	again, err := e.m.Stream("alice")
 	require.NoError(t, err)
 	require.Same(t, s, again)
-	e.startPublish(t, "alice", first, publishOpts{speed: 8, loops: 2})
+	e.startPublish(t, "alice", first, testutil.PublishOpts{Speed: 8, Loops: 2})
 	fresh, err := e.m.Stream("alice")
 	require.NoError(t, err)
 	require.NotSame(t, s, fresh)
@@ -315,9 +309,9 @@ func TestStreamReconnect(t *testing.T) {
 }
 
 func TestStreamIdle(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second, func(m *Manager) { m.IdleTimeout = 300 * time.Millisecond })
-	e.startPublish(t, "alice", med, publishOpts{speed: 1, loops: 30})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 1, Loops: 30})
 	s, err := e.m.Stream("alice")
 	require.NoError(t, err)
 
@@ -349,9 +343,9 @@ func TestStreamIdle(t *testing.T) {
 }
 
 func TestStreamWaitPart(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second, nil)
-	e.startPublish(t, "alice", med, publishOpts{speed: 1, loops: 10})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 1, Loops: 10})
 	s, err := e.m.Stream("alice")
 	require.NoError(t, err)
 	st := RequireState(t, s, 10*time.Second, func(st *State) bool { return len(st.Segments) > 0 })

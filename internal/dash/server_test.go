@@ -24,17 +24,11 @@ import (
 
 	"github.com/onair/onair/internal/cmafstream"
 	"github.com/onair/onair/internal/hub"
+	"github.com/onair/onair/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "onair-dash-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mediaDir = dir
 	code := m.Run()
-	_ = os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -71,16 +65,16 @@ func MustEnv(t *testing.T, grace time.Duration) *testEnv {
 	return &testEnv{reg: reg, cm: cm, srv: srv, ts: ts}
 }
 
-func (e *testEnv) startPublish(t *testing.T, name string, med *testMedia, o publishOpts) {
+func (e *testEnv) startPublish(t *testing.T, name string, med *testutil.Media, o testutil.PublishOpts) {
 	t.Helper()
-	p, err := e.reg.Publish(name, med.tracks)
+	p, err := e.reg.Publish(name, med.Tracks)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = publish(ctx, p, med, o)
+		_ = testutil.PublishMedia(ctx, p, med, o)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -222,9 +216,9 @@ func TestServerFFprobe(t *testing.T) {
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
-			med := MustMedia(t, ca.media)
+			med := testutil.MustMedia(t, ca.media)
 			e := MustEnv(t, 5*time.Second)
-			e.startPublish(t, "alice", med, publishOpts{speed: 2, loops: 10})
+			e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 2, Loops: 10})
 			require.Equal(t, ca.want, probeCodecs(t, e.ts.URL+"/dash/alice/index.mpd"))
 		})
 	}
@@ -253,9 +247,9 @@ func probeCodecs(t *testing.T, url string) []string {
 }
 
 func TestServerMPD(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second)
-	e.startPublish(t, "alice", med, publishOpts{speed: 1, loops: 20})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 1, Loops: 20})
 	cs, err := e.cm.Stream("alice")
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -340,9 +334,9 @@ func TestServerMPD(t *testing.T) {
 }
 
 func TestServerChunked(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second)
-	e.startPublish(t, "alice", med, publishOpts{speed: 1, loops: 20})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 1, Loops: 20})
 	cs, err := e.cm.Stream("alice")
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -377,18 +371,18 @@ func TestServerChunked(t *testing.T) {
 }
 
 func TestServerReconnect(t *testing.T) {
-	first, second := MustMedia(t, "h264_aac"), MustMedia(t, "h264_opus")
+	first, second := testutil.MustMedia(t, "h264_aac"), testutil.MustMedia(t, "h264_opus")
 	e := MustEnv(t, 10*time.Second)
-	p1, err := e.reg.Publish("alice", first.tracks)
+	p1, err := e.reg.Publish("alice", first.Tracks)
 	require.NoError(t, err)
 	cs, err := e.cm.Stream("alice")
 	require.NoError(t, err)
-	require.NoError(t, publish(context.Background(), p1, first, publishOpts{speed: 4}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p1, first, testutil.PublishOpts{Speed: 4}))
 	p1.Close()
 	time.Sleep(300 * time.Millisecond) // a real gap between the sessions
-	p2, err := e.reg.Publish("alice", second.tracks)
+	p2, err := e.reg.Publish("alice", second.Tracks)
 	require.NoError(t, err)
-	require.NoError(t, publish(context.Background(), p2, second, publishOpts{speed: 4}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p2, second, testutil.PublishOpts{Speed: 4}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = cs.Wait(ctx, func(st *cmafstream.State) bool { return st.Session == 1 && st.Last().Session == 1 })

@@ -18,6 +18,7 @@ import (
 
 	"github.com/onair/onair/internal/cmafstream"
 	"github.com/onair/onair/internal/hub"
+	"github.com/onair/onair/internal/testutil"
 )
 
 // MustLLEnv starts a hub, a CMAF manager, an HLS server using it and an HTTP server.
@@ -236,9 +237,9 @@ func TestLLFFprobe(t *testing.T) {
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
-			med := MustMedia(t, ca.media)
+			med := testutil.MustMedia(t, ca.media)
 			e := MustLLEnv(t, 5*time.Second, nil)
-			e.startPublish(t, "alice", med, publishOpts{speed: 2, loops: 10})
+			e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 2, Loops: 10})
 
 			res, body := e.get(t, "/hls/alice/index.m3u8")
 			require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
@@ -254,9 +255,9 @@ func TestLLFFprobe(t *testing.T) {
 }
 
 func TestLLPlaylist(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustLLEnv(t, 5*time.Second, nil)
-	e.startPublish(t, "alice", med, publishOpts{speed: 1, loops: 20})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 1, Loops: 20})
 
 	res, pl := e.getLL(t, "")
 	require.Equal(t, "application/vnd.apple.mpegurl", res.Header.Get("Content-Type"))
@@ -363,14 +364,14 @@ func TestLLPlaylist(t *testing.T) {
 }
 
 func TestLLDeltaUpdate(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustLLEnv(t, 5*time.Second, nil)
 	// 20 s of media as fast as possible, then the publisher stays silent: the state holds.
-	p, err := e.reg.Publish("alice", med.tracks)
+	p, err := e.reg.Publish("alice", med.Tracks)
 	require.NoError(t, err)
 	cs, err := e.srv.CMAF.Stream("alice")
 	require.NoError(t, err)
-	require.NoError(t, publish(context.Background(), p, med, publishOpts{speed: 8, loops: 5}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p, med, testutil.PublishOpts{Speed: 8, Loops: 5}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = cs.Wait(ctx, func(st *cmafstream.State) bool { return st.NextSeq >= 18 })
@@ -426,19 +427,19 @@ func TestLLDeltaUpdate(t *testing.T) {
 }
 
 func TestLLReconnect(t *testing.T) {
-	first, second := MustMedia(t, "h264_aac"), MustMedia(t, "h264_opus")
+	first, second := testutil.MustMedia(t, "h264_aac"), testutil.MustMedia(t, "h264_opus")
 	e := MustLLEnv(t, 10*time.Second, nil)
-	p1, err := e.reg.Publish("alice", first.tracks)
+	p1, err := e.reg.Publish("alice", first.Tracks)
 	require.NoError(t, err)
 	cs, err := e.srv.CMAF.Stream("alice")
 	require.NoError(t, err)
-	require.NoError(t, publish(context.Background(), p1, first, publishOpts{}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p1, first, testutil.PublishOpts{}))
 	_, before := e.getLL(t, "")
 	p1.Close()
 
-	p2, err := e.reg.Publish("alice", second.tracks)
+	p2, err := e.reg.Publish("alice", second.Tracks)
 	require.NoError(t, err)
-	require.NoError(t, publish(context.Background(), p2, second, publishOpts{}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p2, second, testutil.PublishOpts{}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = cs.Wait(ctx, func(st *cmafstream.State) bool { return st.Session == 1 && len(st.Open) > 0 })

@@ -25,20 +25,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/onair/onair/internal/hub"
+	"github.com/onair/onair/internal/testutil"
 	"github.com/onair/onair/internal/unit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "onair-hls-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mediaDir = dir
 	code := m.Run()
-	_ = os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -76,9 +70,9 @@ func MustEnv(t *testing.T, grace time.Duration, mod func(*Server)) *testEnv {
 }
 
 // startPublish publishes med on name in the background until done or the test ends.
-func (e *testEnv) startPublish(t *testing.T, name string, med *testMedia, o publishOpts) (*hub.Publisher, <-chan error) {
+func (e *testEnv) startPublish(t *testing.T, name string, med *testutil.Media, o testutil.PublishOpts) (*hub.Publisher, <-chan error) {
 	t.Helper()
-	p, err := e.reg.Publish(name, med.tracks)
+	p, err := e.reg.Publish(name, med.Tracks)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -86,7 +80,7 @@ func (e *testEnv) startPublish(t *testing.T, name string, med *testMedia, o publ
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		done <- publish(ctx, p, med, o)
+		done <- testutil.PublishMedia(ctx, p, med, o)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -237,12 +231,12 @@ func TestServerFFprobe(t *testing.T) {
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
-			med := MustMedia(t, ca.media)
+			med := testutil.MustMedia(t, ca.media)
 			if ca.av1 {
 				med = withAV1Track(med)
 			}
 			e := MustEnv(t, 5*time.Second, nil)
-			e.startPublish(t, "alice", med, publishOpts{speed: 2, loops: 10})
+			e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 2, Loops: 10})
 
 			got := probeCodecs(t, e.ts.URL+"/hls/alice/ts/index.m3u8")
 			require.Equal(t, ca.want, got)
@@ -274,11 +268,11 @@ func probeCodecs(t *testing.T, url string) []string {
 
 // withAV1Track returns med with an AV1 video track in front, which carries no units:
 // TS cannot carry AV1, so only the other tracks are served.
-func withAV1Track(med *testMedia) *testMedia {
-	out := &testMedia{length: med.length}
-	out.tracks = append([]*unit.Track{{Codec: unit.CodecAV1, Width: 320, Height: 180}}, med.tracks...)
-	for _, u := range med.units {
-		out.units = append(out.units, &unit.Unit{Track: u.Track + 1, DTS: u.DTS, PTS: u.PTS, Key: u.Key, Payload: u.Payload})
+func withAV1Track(med *testutil.Media) *testutil.Media {
+	out := &testutil.Media{Length: med.Length}
+	out.Tracks = append([]*unit.Track{{Codec: unit.CodecAV1, Width: 320, Height: 180}}, med.Tracks...)
+	for _, u := range med.Units {
+		out.Units = append(out.Units, &unit.Unit{Track: u.Track + 1, DTS: u.DTS, PTS: u.PTS, Key: u.Key, Payload: u.Payload})
 	}
 	return out
 }
@@ -293,12 +287,12 @@ func TestServerPlaylist(t *testing.T) {
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
-			med := MustMedia(t, "h264_aac")
+			med := testutil.MustMedia(t, "h264_aac")
 			e := MustEnv(t, 5*time.Second, func(s *Server) {
 				s.PlaylistSize = 3
 				s.MaxSegmentSize = ca.maxSize
 			})
-			e.startPublish(t, "alice", med, publishOpts{speed: 8, loops: 4})
+			e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 8, Loops: 4})
 
 			res, body := e.get(t, "/hls/alice/ts/index.m3u8")
 			require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
@@ -411,19 +405,19 @@ func TestServerReconnect(t *testing.T) {
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
-			first, second := MustMedia(t, "h264_aac"), MustMedia(t, ca.second)
+			first, second := testutil.MustMedia(t, "h264_aac"), testutil.MustMedia(t, ca.second)
 			e := MustEnv(t, 10*time.Second, nil)
-			p1, err := e.reg.Publish("alice", first.tracks)
+			p1, err := e.reg.Publish("alice", first.Tracks)
 			require.NoError(t, err)
 			m, status := e.srv.muxerFor("alice", true)
 			require.Equal(t, http.StatusOK, status)
-			require.NoError(t, publish(context.Background(), p1, first, publishOpts{}))
+			require.NoError(t, testutil.PublishMedia(context.Background(), p1, first, testutil.PublishOpts{}))
 			before := waitPlaylist(t, m, 10*time.Second, func(pl *parsedPlaylist) bool { return len(pl.segs) >= 3 })
 			p1.Close()
 
-			p2, err := e.reg.Publish("alice", second.tracks)
+			p2, err := e.reg.Publish("alice", second.Tracks)
 			require.NoError(t, err)
-			require.NoError(t, publish(context.Background(), p2, second, publishOpts{}))
+			require.NoError(t, testutil.PublishMedia(context.Background(), p2, second, testutil.PublishOpts{}))
 			after := waitPlaylist(t, m, 10*time.Second, func(pl *parsedPlaylist) bool {
 				for i, s := range pl.segs {
 					if s.disc && i+1 < len(pl.segs) {
@@ -467,13 +461,13 @@ func TestServerReconnect(t *testing.T) {
 }
 
 func TestServerEnd(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second, nil)
-	p, err := e.reg.Publish("alice", med.tracks)
+	p, err := e.reg.Publish("alice", med.Tracks)
 	require.NoError(t, err)
 	m, status := e.srv.muxerFor("alice", true)
 	require.Equal(t, http.StatusOK, status)
-	require.NoError(t, publish(context.Background(), p, med, publishOpts{}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p, med, testutil.PublishOpts{}))
 	waitPlaylist(t, m, 10*time.Second, func(pl *parsedPlaylist) bool { return len(pl.segs) >= 2 })
 
 	require.True(t, e.reg.End("alice"))
@@ -491,7 +485,7 @@ func TestServerEnd(t *testing.T) {
 	require.True(t, infos[0].Ended)
 
 	// The channel goes live again: a new stream gets a new muxer with new segment names.
-	e.startPublish(t, "alice", med, publishOpts{speed: 8, loops: 4})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 8, Loops: 4})
 	res, body = e.get(t, "/hls/alice/ts/index.m3u8")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	again := RequirePlaylist(t, body)
@@ -500,11 +494,11 @@ func TestServerEnd(t *testing.T) {
 }
 
 func TestServerIdle(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
 	// At real-time pace the first segment takes about a second, longer than IdleTimeout:
 	// a request waiting for it keeps the muxer alive.
-	e.startPublish(t, "alice", med, publishOpts{speed: 1, loops: 20})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 1, Loops: 20})
 
 	res, body := e.get(t, "/hls/alice/ts/index.m3u8")
 	require.Equal(t, http.StatusOK, res.StatusCode)
@@ -522,9 +516,9 @@ func TestServerIdle(t *testing.T) {
 }
 
 func TestServerClose(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	e := MustEnv(t, 5*time.Second, nil)
-	e.startPublish(t, "alice", med, publishOpts{speed: 4, loops: 20})
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 4, Loops: 20})
 	res, _ := e.get(t, "/hls/alice/ts/index.m3u8")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	m := e.muxer(t, "alice")
@@ -578,14 +572,14 @@ func TestServerNotServable(t *testing.T) {
 }
 
 func TestServerGolden(t *testing.T) {
-	med := MustMedia(t, "h264_aac")
+	med := testutil.MustMedia(t, "h264_aac")
 	clock := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	e := MustEnv(t, 5*time.Second, func(s *Server) { s.Now = func() time.Time { return clock } })
-	p, err := e.reg.Publish("alice", med.tracks)
+	p, err := e.reg.Publish("alice", med.Tracks)
 	require.NoError(t, err)
 	m, status := e.srv.muxerFor("alice", true)
 	require.Equal(t, http.StatusOK, status)
-	require.NoError(t, publish(context.Background(), p, med, publishOpts{}))
+	require.NoError(t, testutil.PublishMedia(context.Background(), p, med, testutil.PublishOpts{}))
 	e.reg.End("alice")
 	waitPlaylist(t, m, 10*time.Second, func(pl *parsedPlaylist) bool { return pl.ended })
 

@@ -1,13 +1,12 @@
-package hls
+package testutil
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -25,11 +24,14 @@ import (
 	"github.com/onair/onair/internal/unit"
 )
 
-// testMedia is real media made by ffmpeg and demuxed into hub units, as the ingest delivers them.
-type testMedia struct {
-	tracks []*unit.Track
-	units  []*unit.Unit // sorted by DTS, first DTS 0; templates: publish copies them
-	length time.Duration
+// Media is real media made by ffmpeg and demuxed into hub units, as the ingest delivers them:
+// video key units carry their parameter sets in band.
+type Media struct {
+	Tracks []*unit.Track
+	// Units are sorted by DTS, the first at 0. They are templates: PublishMedia copies them.
+	Units []*unit.Unit
+	// Length is the duration, up to about the end of the last frame.
+	Length time.Duration
 }
 
 // mediaArgs are the ffmpeg encoder arguments per media kind (inputs come from lavfi).
@@ -47,27 +49,14 @@ var mediaArgs = map[string][]string{
 }
 
 var (
-	mediaDir   string
 	mediaMu    sync.Mutex
-	mediaCache = map[string]*testMedia{}
+	mediaCache = map[string]*Media{}
 )
 
-// RequireFFmpeg skips the test when ffmpeg or ffprobe is missing, or fails it when
-// ONAIR_REQUIRE_FFMPEG=1.
-func RequireFFmpeg(tb testing.TB) {
-	tb.Helper()
-	for _, bin := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("ONAIR_REQUIRE_FFMPEG") == "1" {
-				tb.Fatalf("%s not found and ONAIR_REQUIRE_FFMPEG=1", bin)
-			}
-			tb.Skipf("%s not found", bin)
-		}
-	}
-}
-
-// MustMedia returns 4 s of media of the given kind (see mediaArgs), made once per test binary.
-func MustMedia(tb testing.TB, kind string) *testMedia {
+// MustMedia returns 4 s of media of the given kind, made once per test binary: "h264_aac",
+// "h264_mp3", "h265_aac", "h264_opus", "aac" or "mp3". It skips the test without ffmpeg
+// (see RequireFFmpeg). ffmpeg writes to a pipe: no file is left behind.
+func MustMedia(tb testing.TB, kind string) *Media {
 	tb.Helper()
 	RequireFFmpeg(tb)
 	mediaMu.Lock()
@@ -77,30 +66,26 @@ func MustMedia(tb testing.TB, kind string) *testMedia {
 	}
 	args, ok := mediaArgs[kind]
 	require.True(tb, ok, "unknown media kind %q", kind)
-	out := filepath.Join(mediaDir, kind+".ts")
-	cmd := exec.Command("ffmpeg", append(append([]string{"-hide_banner", "-loglevel", "error", "-y",
+	cmd := exec.Command("ffmpeg", append(append([]string{"-hide_banner", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"}, args...),
-		"-t", "4", "-f", "mpegts", out)...)
-	b, err := cmd.CombinedOutput()
-	require.NoError(tb, err, "ffmpeg: %s", b)
-	m, err := demuxTS(out)
-	require.NoError(tb, err)
+		"-t", "4", "-f", "mpegts", "-")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	ts, err := cmd.Output()
+	require.NoError(tb, err, "ffmpeg: %s", stderr.String())
+	m, err := demuxTS(bytes.NewReader(ts))
+	require.NoError(tb, err, "demux %s", kind)
 	mediaCache[kind] = m
 	return m
 }
 
-// demuxTS reads an MPEG-TS file into hub tracks and units. Video key units carry their
+// demuxTS reads MPEG-TS into hub tracks and units. Video key units carry their
 // parameter sets in band, as the RTMP ingest makes them.
-func demuxTS(path string) (*testMedia, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r := &mpegts.Reader{R: f}
+func demuxTS(rd io.Reader) (*Media, error) {
+	r := &mpegts.Reader{R: rd}
 	if err := r.Initialize(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read ts: %w", err)
 	}
 	type raw struct {
 		track    int
@@ -109,13 +94,13 @@ func demuxTS(path string) (*testMedia, error) {
 		payload  [][]byte
 	}
 	var raws []raw
-	med := &testMedia{}
+	med := &Media{}
 	for _, tt := range r.Tracks() {
-		ti := len(med.tracks)
+		ti := len(med.Tracks)
 		switch c := tt.Codec.(type) {
 		case *tscodecs.H264:
 			tr := &unit.Track{Codec: unit.CodecH264}
-			med.tracks = append(med.tracks, tr)
+			med.Tracks = append(med.Tracks, tr)
 			r.OnDataH264(tt, func(pts, dts int64, au [][]byte) error {
 				var sps, pps []byte
 				for _, n := range au {
@@ -138,7 +123,7 @@ func demuxTS(path string) (*testMedia, error) {
 			})
 		case *tscodecs.H265:
 			tr := &unit.Track{Codec: unit.CodecH265}
-			med.tracks = append(med.tracks, tr)
+			med.Tracks = append(med.Tracks, tr)
 			r.OnDataH265(tt, func(pts, dts int64, au [][]byte) error {
 				var ps [][]byte
 				for _, n := range au {
@@ -168,7 +153,7 @@ func demuxTS(path string) (*testMedia, error) {
 			}
 			tr := &unit.Track{Codec: unit.CodecAAC, AACConfig: conf, SampleRate: c.Config.SampleRate,
 				ChannelCount: c.Config.ChannelCount} //nolint:staticcheck
-			med.tracks = append(med.tracks, tr)
+			med.Tracks = append(med.Tracks, tr)
 			r.OnDataMPEG4Audio(tt, func(pts int64, aus [][]byte) error {
 				for i, au := range aus {
 					ts := pts + int64(i)*1024*90000/int64(tr.SampleRate)
@@ -178,7 +163,7 @@ func demuxTS(path string) (*testMedia, error) {
 			})
 		case *tscodecs.MPEG1Audio:
 			tr := &unit.Track{Codec: unit.CodecMP3}
-			med.tracks = append(med.tracks, tr)
+			med.Tracks = append(med.Tracks, tr)
 			r.OnDataMPEG1Audio(tt, func(pts int64, frames [][]byte) error {
 				off := int64(0)
 				for _, fr := range frames {
@@ -199,7 +184,7 @@ func demuxTS(path string) (*testMedia, error) {
 			})
 		case *tscodecs.Opus:
 			tr := &unit.Track{Codec: unit.CodecOpus, SampleRate: 48000, ChannelCount: 1}
-			med.tracks = append(med.tracks, tr)
+			med.Tracks = append(med.Tracks, tr)
 			r.OnDataOpus(tt, func(pts int64, packets [][]byte) error {
 				off := int64(0)
 				for _, p := range packets {
@@ -218,11 +203,11 @@ func demuxTS(path string) (*testMedia, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, fmt.Errorf("read ts: %w", err)
 		}
 	}
 	if len(raws) == 0 {
-		return nil, fmt.Errorf("no media in %s", path)
+		return nil, errors.New("no media")
 	}
 	sort.SliceStable(raws, func(i, j int) bool { return raws[i].dts < raws[j].dts })
 	base := raws[0].dts
@@ -234,29 +219,29 @@ func demuxTS(path string) (*testMedia, error) {
 			Key:     rw.key,
 			Payload: rw.payload,
 		}
-		med.units = append(med.units, u)
-		if u.DTS > med.length {
-			med.length = u.DTS
+		med.Units = append(med.Units, u)
+		if u.DTS > med.Length {
+			med.Length = u.DTS
 		}
 	}
-	med.length += 40 * time.Millisecond // about one more frame
+	med.Length += 40 * time.Millisecond // about one more frame
 	return med, nil
 }
 
-// publishOpts says how publish writes media.
-type publishOpts struct {
-	speed float64 // 0: as fast as possible
-	loops int     // times the media is written, with increasing timestamps
-	from  int     // first unit index of the first loop
-	to    int     // units of the last loop (0: all)
+// PublishOpts says how PublishMedia writes media.
+type PublishOpts struct {
+	Speed float64 // times real time; 0: as fast as the hub takes units
+	Loops int     // times the media is written, with increasing timestamps (0: once)
+	From  int     // first unit index of the first loop
+	To    int     // units of the last loop (0: all)
 }
 
-// publish writes copies of med's units into p, paced by speed relative to real time.
+// PublishMedia writes copies of med's units into p, paced by o.Speed relative to real time.
 // It stops early when ctx is done or the hub refuses a unit.
-func publish(ctx context.Context, p *hub.Publisher, med *testMedia, o publishOpts) error {
+func PublishMedia(ctx context.Context, p *hub.Publisher, med *Media, o PublishOpts) error {
 	start := time.Now()
 	first := time.Duration(-1)
-	loops := max(o.loops, 1)
+	loops := max(o.Loops, 1)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -264,21 +249,21 @@ func publish(ctx context.Context, p *hub.Publisher, med *testMedia, o publishOpt
 		}
 	}()
 	for l := 0; l < loops; l++ {
-		off := time.Duration(l) * med.length
-		units := med.units
-		if l == loops-1 && o.to > 0 {
-			units = units[:o.to]
+		off := time.Duration(l) * med.Length
+		units := med.Units
+		if l == loops-1 && o.To > 0 {
+			units = units[:o.To]
 		}
 		if l == 0 {
-			units = units[min(o.from, len(units)):]
+			units = units[min(o.From, len(units)):]
 		}
 		for _, tu := range units {
 			u := &unit.Unit{Track: tu.Track, DTS: tu.DTS + off, PTS: tu.PTS + off, Key: tu.Key, Payload: tu.Payload}
 			if first < 0 {
 				first = u.DTS
 			}
-			if o.speed > 0 {
-				wait := time.Until(start.Add(time.Duration(float64(u.DTS-first) / o.speed)))
+			if o.Speed > 0 {
+				wait := time.Until(start.Add(time.Duration(float64(u.DTS-first) / o.Speed)))
 				if wait > 0 {
 					if timer == nil {
 						timer = time.NewTimer(wait)
@@ -303,17 +288,18 @@ func publish(ctx context.Context, p *hub.Publisher, med *testMedia, o publishOpt
 	return nil
 }
 
-// keyIndexes returns the indexes of med's lead key units.
-func (m *testMedia) keyIndexes() []int {
+// KeyIndexes returns the indexes in m.Units of the key units of the lead track (the
+// video track, else the first).
+func (m *Media) KeyIndexes() []int {
 	lead := 0
-	for i, t := range m.tracks {
+	for i, t := range m.Tracks {
 		if t.IsVideo() {
 			lead = i
 			break
 		}
 	}
 	var out []int
-	for i, u := range m.units {
+	for i, u := range m.Units {
 		if u.Track == lead && u.Key {
 			out = append(out, i)
 		}
