@@ -4,25 +4,26 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/onair/onair/internal/app.Version=$(VERSION)
 PLAYER  := internal/web/static/vendor/hls.min.js
 DASHJS  := internal/web/static/vendor/dash.all.min.js
+UPLOT   := internal/web/static/vendor/uplot.iife.min.js internal/web/static/vendor/uplot.min.css
 FUZZTIME ?= 30s
 
 .PHONY: build run test test-short assets fuzz bench clean
 
-build: $(PLAYER) $(DASHJS)
+build: $(PLAYER) $(DASHJS) $(UPLOT)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/onair ./cmd/onair
 
 run: build
 	./bin/onair serve
 
 # The whole suite: unit, integration (real ffmpeg) and browser tests (real Chromium).
-test: $(PLAYER) $(DASHJS)
+test: $(PLAYER) $(DASHJS) $(UPLOT)
 	$(GO) vet ./...
 	$(GO) test -race -p 1 -timeout 25m ./...
 
 test-short:
 	$(GO) test -short ./...
 
-assets: $(PLAYER) $(DASHJS)
+assets: $(PLAYER) $(DASHJS) $(UPLOT)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -33,6 +34,10 @@ $(PLAYER): node_modules/.package-lock.json
 
 $(DASHJS): node_modules/.package-lock.json
 	cp node_modules/dashjs/dist/modern/umd/dash.all.min.js $@
+
+# uPlot, for the dashboard and admin graphs (file names in lower case, like the others).
+internal/web/static/vendor/uplot.%: node_modules/.package-lock.json
+	cp node_modules/uplot/dist/uPlot.$* $@
 
 # Runs every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
 fuzz:
@@ -46,4 +51,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
 clean:
-	rm -rf bin node_modules $(PLAYER) $(DASHJS)
+	rm -rf bin node_modules $(PLAYER) $(DASHJS) $(UPLOT)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -30,8 +31,8 @@ const graphsJS = `(() => {
   if (!g) return { ready: false, note: (document.getElementById('graphs-note') || {}).textContent || 'no graphs' };
   const out = { ready: true, updates: g.updates, error: g.error, charts: {} };
   for (const [id, u] of Object.entries(g.charts)) {
-    const s = u.series[1];
-    const rgb = s.stroke.match(/^#(..)(..)(..)$/).slice(1).map((h) => parseInt(h, 16));
+    const stroke = u.series[1].stroke(u, 1); // uPlot keeps colours as functions
+    const rgb = stroke.match(/^#(..)(..)(..)$/).slice(1).map((h) => parseInt(h, 16));
     const c = u.ctx.canvas;
     const px = u.ctx.getImageData(0, 0, c.width, c.height).data;
     let line = 0;
@@ -178,5 +179,14 @@ func TestBrowserGraphs(t *testing.T) {
 		8*time.Second, 250*time.Millisecond)
 
 	require.Empty(t, eval[[]string](owner, "read the admin page's CSP violations", `window.__csp`), "CSP violations")
+
+	// In dark mode the graphs take the dark palette.
+	_, err = chromedp.Call(owner.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+	require.NoError(t, err)
+	owner.do("reload the admin page in dark mode", chromedp.Navigate(ts.httpURL("/admin")))
+	waitGraphs(owner, []string{"cpu", "memory", "bandwidth", "streams", "viewers"}, 10*time.Second)
+	owner.elementShot("graphs-card", "graphs-admin-dark.png")
+	require.Empty(t, eval[[]string](owner, "read the dark admin page's CSP violations", `window.__csp`), "CSP violations")
 	require.Empty(t, owner.console.String(), "console errors and warnings")
 }

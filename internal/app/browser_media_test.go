@@ -23,16 +23,19 @@ type playerState struct {
 	Protocol string  `json:"protocol"` // hls, dash, ts
 	Time     float64 `json:"time"`     // video.currentTime
 	Paused   bool    `json:"paused"`
-	Rate     float64 `json:"rate"`    // video.playbackRate
-	Latency  float64 `json:"latency"` // onairPlayer.latency(); 0 when unknown
-	Search   string  `json:"search"`  // location.search
-	Line     string  `json:"line"`    // the latency line under the video
+	Rate     float64 `json:"rate"`     // video.playbackRate
+	Latency  float64 `json:"latency"`  // onairPlayer.latency(); 0 when unknown
+	Search   string  `json:"search"`   // location.search
+	Line     string  `json:"line"`     // the latency line under the video
+	Restarts int     `json:"restarts"` // playback started over after an error
 
 	// hls.js
 	LowLatency     bool    `json:"lowLatency"`     // hls.lowLatencyMode
 	Parts          int     `json:"parts"`          // EXT-X-PARTs in the last playlist
 	PartTarget     float64 `json:"partTarget"`     // PART-TARGET
 	CanBlockReload bool    `json:"canBlockReload"` // EXT-X-SERVER-CONTROL CAN-BLOCK-RELOAD
+	PartHoldBack   float64 `json:"partHoldBack"`   // EXT-X-SERVER-CONTROL PART-HOLD-BACK
+	TargetDuration float64 `json:"targetDuration"` // EXT-X-TARGETDURATION
 	TargetLatency  float64 `json:"targetLatency"`
 	BlockingLoads  int     `json:"blockingLoads"` // playlist requests with _HLS_msn
 	PartLoads      int     `json:"partLoads"`     // requests for parts (-p{n}.m4s)
@@ -54,11 +57,13 @@ const playerStateJS = `(() => {
   const line = document.getElementById('player-latency');
   return {
     mode: p.mode, protocol: p.protocol, time: v.currentTime, paused: v.paused, rate: v.playbackRate,
-    latency: isFinite(lat) ? lat : 0, search: location.search, line: line ? line.textContent : '',
+    latency: isFinite(lat) ? lat : 0, search: location.search, line: line ? line.textContent : '', restarts: p.restarts,
     lowLatency: !!(h && h.lowLatencyMode),
     parts: det && det.partList ? det.partList.length : 0,
     partTarget: det ? det.partTarget || 0 : 0,
     canBlockReload: !!(det && det.canBlockReload),
+    partHoldBack: det ? det.partHoldBack || 0 : 0,
+    targetDuration: det ? det.targetduration || 0 : 0,
     targetLatency: h && h.targetLatency ? h.targetLatency : 0,
     blockingLoads: res.filter(n => n.includes('_HLS_msn=')).length,
     partLoads: res.filter(n => /-p\d+\.m4s/.test(n)).length,
@@ -91,6 +96,7 @@ func waitPlayerPlaying(t *testing.T, ctx context.Context, mode string) playerSta
 	require.Equal(t, mode, after.Mode)
 	require.False(t, after.Paused)
 	require.Greater(t, after.Time, before.Time+1, "currentTime stopped advancing: %+v", after)
+	require.Zero(t, after.Restarts, "the player started over after an error")
 	t.Logf("%s: %+v", mode, after)
 	return after
 }
@@ -157,8 +163,11 @@ func TestBrowserPlaysLowLatency(t *testing.T) {
 		require.True(t, st.CanBlockReload)
 		require.Positive(t, st.BlockingLoads, "hls.js made no blocking playlist reload")
 		require.Positive(t, st.PartLoads, "hls.js loaded no part")
-		// PART-HOLD-BACK is the target: three part targets, not three segments.
-		require.InDelta(t, 3*st.PartTarget, st.TargetLatency, 0.01)
+		// hls.js aims at PART-HOLD-BACK (three parts), not three segments back; each stall
+		// adds a second, up to one target duration.
+		require.InDelta(t, 3*st.PartTarget, st.PartHoldBack, 0.01)
+		require.GreaterOrEqual(t, st.TargetLatency, st.PartHoldBack)
+		require.LessOrEqual(t, st.TargetLatency, st.PartHoldBack+st.TargetDuration)
 		require.Positive(t, st.Latency)
 		require.Less(t, st.Latency, 6.0)
 		require.Contains(t, st.Line, "LL-HLS")

@@ -276,6 +276,7 @@ type latencyResult struct {
 	Player      pctl           `json:"player"`         // hls.js latency / dash.js getCurrentLiveLatency()
 	PlayerTgt   pctl           `json:"player_target"`  // hls.js targetLatency / dash.js getTargetLiveDelay()
 	StartStalls int            `json:"startup_stalls"` // 'waiting' events before the measurement
+	Restarts    int            `json:"restarts"`       // player restarts after errors, whole run
 	Series      latencySamples `json:"series"`
 	PDT         pctl           `json:"program_date_time"`
 	MeanRate    float64        `json:"mean_playback_rate"`
@@ -375,8 +376,8 @@ func TestLatency(t *testing.T) {
 		if r.PDT.N > 0 {
 			t.Logf("%-32s by PROGRAM-DATE-TIME %s", "", r.PDT)
 		}
-		t.Logf("%-32s target %s met=%v, startup %s (%d stalls), stalls %d, mean rate %.3f, frames read %d unread %d",
-			"", r.Target, r.TargetMet, r.Startup.Round(time.Millisecond), r.StartStalls, r.Stalls, r.MeanRate, r.Frames, r.Unread)
+		t.Logf("%-32s target %s met=%v, startup %s (%d stalls), stalls %d, restarts %d, mean rate %.3f, frames read %d unread %d",
+			"", r.Target, r.TargetMet, r.Startup.Round(time.Millisecond), r.StartStalls, r.Stalls, r.Restarts, r.MeanRate, r.Frames, r.Unread)
 	}
 	b, err := json.MarshalIndent(results, "", "  ")
 	require.NoError(t, err)
@@ -452,6 +453,8 @@ func measureLatency(t *testing.T, bctx context.Context, url string, warmup, wind
 	s, err := chromedp.Run(tab, chromedp.Evaluate[latencySamples](`window.__latency`))
 	require.NoError(t, err)
 	res.Frames, res.Unread, res.Stalls = len(s.G2G), s.Bad, s.Stalls
+	res.Restarts, err = chromedp.Run(tab, chromedp.Evaluate[int](`window.onairPlayer.restarts`))
+	require.NoError(t, err)
 	res.G2G, res.Player, res.PDT = percentiles(s.G2G), percentiles(s.Player), percentiles(s.PDT)
 	res.PlayerTgt, res.Series = percentiles(s.Target), s
 	for _, r := range s.Rate {

@@ -29,6 +29,7 @@ type period struct {
 	origin   time.Duration // Start of the session's first part: presentationTimeOffset
 	segments []*cmafstream.Segment
 	open     bool // the State's open segment follows segments
+	live     bool // the session being published: its segments are low-latency ones
 }
 
 // periods groups the listed segments, and the open one, by publisher session. A session
@@ -60,6 +61,11 @@ func periods(st *cmafstream.State) []*period {
 			})
 		}
 		out[len(out)-1].open = true
+	}
+	// The low-latency signalling stays on between one segment's end and the next one's
+	// first part too: dash.js decides on low-latency mode once, from the first manifest.
+	if n := len(out); n > 0 && !st.Ended && out[n-1].session == st.Session {
+		out[n-1].live = true
 	}
 	return out
 }
@@ -189,7 +195,7 @@ func writeAdaptationSet(b *bytes.Buffer, st *cmafstream.State, pr *period, k int
 	attr(b, "startNumber", strconv.FormatUint(first, 10))
 	attr(b, "initialization", p.id+"-i"+strconv.Itoa(pr.init.Seq)+suffix+".mp4")
 	attr(b, "media", p.id+"-$Number$"+suffix+".m4s")
-	if pr.open {
+	if pr.live {
 		attr(b, "availabilityTimeOffset", strconv.FormatFloat(ato.Seconds(), 'f', 3, 64))
 		attr(b, "availabilityTimeComplete", "false")
 	}

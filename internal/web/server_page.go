@@ -36,6 +36,7 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 		"join":     strings.Join,
 		"query":    url.QueryEscape,
 		"deref":    func(b *bool) bool { return b != nil && *b },
+		"hasAsset": func(name string) bool { _, ok := s.assets[name]; return ok },
 	}
 	pages := make(map[string]*template.Template, len(pageNames)+1)
 	for _, name := range pageNames {

@@ -96,6 +96,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Stream, data.Live = s.liveStream(u.Username)
 	data.Scripts = append(data.Scripts, "dashboard.js")
+	data.Scripts = append(data.Scripts, s.graphScripts()...)
 	s.render(w, r, http.StatusOK, "dashboard", data)
 }
 
@@ -187,5 +188,6 @@ func (s *Server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Users = users
 	data.Scripts = append(data.Scripts, "admin.js")
+	data.Scripts = append(data.Scripts, s.graphScripts()...)
 	s.render(w, r, http.StatusOK, "admin", data)
 }

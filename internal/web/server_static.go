@@ -24,6 +24,19 @@ var embeddedStatic embed.FS
 // playerAssetPath is the vendored hls.js inside the static FS.
 const playerAssetPath = "vendor/hls.min.js"
 
+// graphAssetPath is the vendored uPlot (styled by vendor/uplot.min.css), which graphs.js
+// uses to draw the dashboard and admin graphs.
+const graphAssetPath = "vendor/uplot.iife.min.js"
+
+// graphScripts returns the scripts of the graphs: none when uPlot is not embedded, and the
+// page (templates test hasAsset) says so.
+func (s *Server) graphScripts() []string {
+	if _, ok := s.assets[graphAssetPath]; !ok {
+		return nil
+	}
+	return []string{graphAssetPath, "graphs.js"}
+}
+
 const (
 	// cacheVersioned is for an asset requested with its current ?v= version.
 	cacheVersioned = "public, max-age=31536000, immutable"

@@ -1,38 +1,96 @@
-// player.js plays the channel's live HLS stream: with hls.js (static/vendor/hls.min.js) where
-// Media Source Extensions exist, else natively where the browser plays HLS itself (iOS Safari).
-// It exposes window.onairPlayer = {video, hls, mode, start(), stop()} for channel.js and tests.
+// player.js plays the channel's live stream in one of three formats:
+//
+//   hls   Low-Latency HLS (fMP4 parts, blocking reload) from data-src, with hls.js
+//         (static/vendor/hls.min.js) in lowLatencyMode, or natively where the browser
+//         plays HLS itself (iOS Safari). The default.
+//   dash  low-latency MPEG-DASH from #player's data-dash-src, with dash.js, loaded on
+//         demand from data-dash-lib (static/vendor/dash.all.min.js).
+//   ts    legacy HLS over MPEG-TS from data-ts-src, with hls.js and lowLatencyMode off.
+//
+// ?player=dash (or hls, ts) picks the format to start with; the HLS/DASH buttons switch
+// while playing and keep the choice in the address. Both players catch up with the live
+// edge by playing slightly faster, and a line under the video shows the current latency.
+// It exposes window.onairPlayer = {video, hls, dash, mode, protocol, restarts, latency(),
+// use(), start(), stop()} for channel.js and tests.
 (function () {
   'use strict';
 
   var root = document.getElementById('channel');
   var video = document.getElementById('video');
-  if (!root || !video) {
+  var box = document.getElementById('player');
+  if (!root || !video || !box) {
     window.onairPlayer = null;
     return;
   }
 
-  var src = root.dataset.src;
+  var sources = {
+    hls: root.dataset.src,
+    dash: box.dataset.dashSrc,
+    ts: box.dataset.tsSrc
+  };
+  var labels = { hls: 'LL-HLS', dash: 'DASH', ts: 'HLS (TS)' };
+  var dashLib = box.dataset.dashLib;
   var unmute = document.getElementById('unmute');
   var status = document.getElementById('player-status');
+  var latencyLine = document.getElementById('player-latency');
+  var switches = box.querySelectorAll('[data-player]');
+
   var RESTART_MS = 3000;
+  var TICK_MS = 1000;
+  // hls.js adjusts its playback rate only near the target latency; further behind than
+  // this (a long stall, a throttled background tab) the player jumps to the live edge.
+  var JUMP_BEHIND_S = 4;
+  // dash.js: target latency (the server's ServiceDescription also says 2 s) and catch-up.
+  var DASH_LIVE_DELAY_S = 2;
 
   var active = false; // the stream should be playing
+  var gen = 0; // bumped at every teardown; stale callbacks compare it
   var restartTimer = 0;
+  var tickTimer = 0;
   var mediaErrors = 0;
   var lastMediaError = 0;
 
   var player = {
     video: video,
     hls: null, // the Hls instance while hls.js plays
-    mode: '', // 'hls.js', 'native' or 'unsupported'
+    dash: null, // the dash.js MediaPlayer while dash.js plays
+    mode: '', // the engine: 'hls.js', 'dash.js', 'native' or 'unsupported'
+    protocol: initialProtocol(), // 'hls', 'dash' or 'ts'
+    restarts: 0, // times playback started over after an error
+    latency: latency,
+    use: use,
     start: start,
     stop: stop
   };
   window.onairPlayer = player;
 
+  function initialProtocol() {
+    var p = new URLSearchParams(window.location.search).get('player');
+    return p && sources[p] ? p : 'hls';
+  }
+
   function setStatus(text) {
-    status.textContent = text;
-    status.hidden = !text;
+    if (status) {
+      status.textContent = text;
+      status.hidden = !text;
+    }
+  }
+
+  // latency returns how far behind the live edge playback is, in seconds, as the engine
+  // measures it (NaN when unknown): hls.js from the playlist's edge and age, dash.js from
+  // the MPD's availability times and the server clock (UTCTiming).
+  function latency() {
+    if (player.hls) {
+      return player.hls.latency || NaN;
+    }
+    if (player.dash) {
+      var l = player.dash.getCurrentLiveLatency();
+      return typeof l === 'number' ? l : NaN;
+    }
+    if (player.mode === 'native' && video.seekable.length) {
+      return video.seekable.end(video.seekable.length - 1) - video.currentTime;
+    }
+    return NaN;
   }
 
   // The playlist answers 404 for a few seconds right after a channel goes live, so
@@ -57,15 +115,40 @@
     };
   }
 
-  function hlsConfig() {
-    return {
+  function hlsConfig(lowLatency) {
+    var cfg = {
       startPosition: -1, // the live edge
-      liveSyncDurationCount: 3,
       liveDurationInfinity: true,
-      lowLatencyMode: true,
       backBufferLength: 30,
       manifestLoadPolicy: loadPolicy(),
       playlistLoadPolicy: loadPolicy()
+    };
+    if (lowLatency) {
+      // The target latency is the playlist's PART-HOLD-BACK (no liveSyncDuration here:
+      // it would override it). Behind it, play up to 1.5× until caught up.
+      cfg.lowLatencyMode = true;
+      cfg.maxLiveSyncPlaybackRate = 1.5;
+    } else {
+      // Legacy HLS: three target durations behind the edge, no parts.
+      cfg.lowLatencyMode = false;
+      cfg.liveSyncDurationCount = 3;
+    }
+    return cfg;
+  }
+
+  function dashSettings() {
+    return {
+      debug: { logLevel: 3 }, // Debug.LOG_LEVEL_WARNING
+      streaming: {
+        delay: { liveDelay: DASH_LIVE_DELAY_S },
+        liveCatchup: {
+          enabled: true,
+          // Rates are relative: from 0.8× (too close to the edge) to 1.5× (behind it).
+          playbackRate: { min: -0.2, max: 0.5 },
+          // Further than this from the target, seek instead.
+          maxDrift: JUMP_BEHIND_S
+        }
+      }
     };
   }
 
@@ -85,12 +168,47 @@
     syncUnmute();
   }
 
+  // use switches to another format, keeping it in the address so a reload keeps it.
+  function use(protocol) {
+    if (!sources[protocol]) {
+      return;
+    }
+    var changed = protocol !== player.protocol;
+    player.protocol = protocol;
+    syncSwitches();
+    if (window.history && window.history.replaceState) {
+      var u = new URL(window.location.href);
+      if (protocol === 'hls') {
+        u.searchParams.delete('player');
+      } else {
+        u.searchParams.set('player', protocol);
+      }
+      window.history.replaceState(window.history.state, '', u.toString());
+    }
+    if (changed && active) {
+      teardown();
+      load();
+    }
+  }
+
   function load() {
     clearTimeout(restartTimer);
     setStatus('Connecting…');
+    var my = gen;
+    if (player.protocol === 'dash') {
+      loadDash(my);
+    } else {
+      loadHls(player.protocol === 'hls');
+    }
+    clearInterval(tickTimer);
+    tickTimer = setInterval(tick, TICK_MS);
+  }
+
+  function loadHls(lowLatency) {
+    var src = sources[player.protocol];
     if (window.Hls && window.Hls.isSupported()) {
       player.mode = 'hls.js';
-      var hls = new window.Hls(hlsConfig());
+      var hls = new window.Hls(hlsConfig(lowLatency));
       player.hls = hls;
       hls.on(window.Hls.Events.ERROR, onHlsError);
       hls.on(window.Hls.Events.MANIFEST_PARSED, play);
@@ -106,19 +224,91 @@
     }
   }
 
+  function loadDash(my) {
+    player.mode = 'dash.js';
+    withDashLib(function (ok) {
+      if (my !== gen || !active) {
+        return; // torn down or switched while dash.js loaded
+      }
+      if (!ok || !window.dashjs.supportsMediaSource()) {
+        player.mode = 'unsupported';
+        setStatus(ok ? 'This browser cannot play DASH.' : 'The DASH player is missing: run make build.');
+        return;
+      }
+      var d = window.dashjs.MediaPlayer().create();
+      player.dash = d;
+      d.updateSettings(dashSettings());
+      d.on(window.dashjs.MediaPlayer.events.ERROR, function (e) {
+        if (player.dash === d) {
+          onDashError(e);
+        }
+      });
+      video.muted = true;
+      d.initialize(video, sources.dash, true);
+      syncUnmute();
+    });
+  }
+
+  // withDashLib loads dash.js once, on first use: most viewers never need its 800 kB.
+  var dashLibWaiters = null;
+  function withDashLib(cb) {
+    if (window.dashjs) {
+      cb(true);
+      return;
+    }
+    if (!dashLib) {
+      cb(false);
+      return;
+    }
+    if (dashLibWaiters) {
+      dashLibWaiters.push(cb);
+      return;
+    }
+    dashLibWaiters = [cb];
+    var s = document.createElement('script');
+    s.src = dashLib;
+    s.async = true;
+    function done(ok) {
+      var waiters = dashLibWaiters;
+      dashLibWaiters = null;
+      if (!ok) {
+        s.remove();
+      }
+      waiters.forEach(function (w) {
+        w(ok && !!window.dashjs);
+      });
+    }
+    s.onload = function () {
+      done(true);
+    };
+    s.onerror = function () {
+      done(false);
+    };
+    document.head.appendChild(s);
+  }
+
   function teardown() {
+    gen++;
+    clearInterval(tickTimer);
     if (player.hls) {
       player.hls.destroy();
       player.hls = null;
+    }
+    if (player.dash) {
+      player.dash.reset();
+      player.dash = null;
     }
     if (video.getAttribute('src')) {
       video.removeAttribute('src');
       video.load();
     }
+    video.playbackRate = 1;
+    showLatency();
   }
 
   // restart starts over after a pause while the stream should still play.
   function restart() {
+    player.restarts++;
     teardown();
     setStatus('Waiting for the stream…');
     clearTimeout(restartTimer);
@@ -166,20 +356,76 @@
     restart();
   }
 
-  function syncUnmute() {
-    unmute.hidden = !video.muted || !active;
+  // dash.js reports on its error event what it could not recover from (a manifest or
+  // segment that failed after its retries, a media error): start over.
+  function onDashError() {
+    restart();
   }
 
-  unmute.addEventListener('click', function () {
-    video.muted = false;
-    if (video.volume === 0) {
-      video.volume = 1;
+  // tick runs every second while a stream plays: it shows the latency and jumps to the
+  // live edge when hls.js fell too far behind for its rate control.
+  function tick() {
+    var hls = player.hls;
+    if (hls && !video.paused && hls.targetLatency !== null && hls.liveSyncPosition !== null) {
+      if (hls.latency - hls.targetLatency > JUMP_BEHIND_S) {
+        video.currentTime = hls.liveSyncPosition;
+      }
     }
-    if (video.paused) {
-      video.play().catch(function () {});
+    showLatency();
+  }
+
+  function showLatency() {
+    if (!latencyLine) {
+      return;
     }
-    syncUnmute();
+    var l = latency();
+    if (!player.hls && !player.dash && player.mode !== 'native') {
+      latencyLine.textContent = '';
+      return;
+    }
+    var text = labels[player.protocol];
+    if (l > 0 && isFinite(l)) {
+      text += ' · ' + l.toFixed(1) + ' s behind live';
+    }
+    if (video.playbackRate > 1.01) {
+      text += ' · catching up ' + video.playbackRate.toFixed(2) + '×';
+    }
+    latencyLine.textContent = text;
+  }
+
+  function syncSwitches() {
+    Array.prototype.forEach.call(switches, function (b) {
+      var on = b.dataset.player === player.protocol;
+      b.setAttribute('aria-pressed', String(on));
+      b.classList.toggle('btn-ghost', !on);
+    });
+  }
+
+  function syncUnmute() {
+    if (unmute) {
+      unmute.hidden = !video.muted || !active;
+    }
+  }
+
+  Array.prototype.forEach.call(switches, function (b) {
+    b.addEventListener('click', function () {
+      use(b.dataset.player);
+    });
   });
+  syncSwitches();
+
+  if (unmute) {
+    unmute.addEventListener('click', function () {
+      video.muted = false;
+      if (video.volume === 0) {
+        video.volume = 1;
+      }
+      if (video.paused) {
+        video.play().catch(function () {});
+      }
+      syncUnmute();
+    });
+  }
   video.addEventListener('volumechange', syncUnmute);
   video.addEventListener('playing', function () {
     setStatus('');
