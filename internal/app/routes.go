@@ -34,6 +34,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/stats/streams/{name}/history", s.auth.Middleware(requireUser(
 		func(u *onair.User, r *http.Request) bool { return u.IsAdmin || u.Username == r.PathValue("name") },
 		&stats.StreamHistoryHandler{Collector: s.stats})))
+	// Replays: media without auth (like /hls/), the JSON API behind the session middleware.
+	mux.Handle("/vod/", s.vod)
+	vodAPI := s.auth.Middleware(s.vod)
+	mux.Handle("GET /api/v1/channels/{username}/recordings", vodAPI)
+	mux.Handle("GET /api/v1/recordings/{id}", vodAPI)
+	mux.Handle("PATCH /api/v1/recordings/{id}", vodAPI)
+	mux.Handle("DELETE /api/v1/recordings/{id}", vodAPI)
 	mux.Handle("/", s.web)
 	return mux
 }

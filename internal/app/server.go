@@ -23,10 +23,12 @@ import (
 	"github.com/onair/onair/internal/hls"
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
+	"github.com/onair/onair/internal/record"
 	"github.com/onair/onair/internal/rtmp"
 	"github.com/onair/onair/internal/stats"
 	"github.com/onair/onair/internal/stats/source"
 	"github.com/onair/onair/internal/store"
+	"github.com/onair/onair/internal/vod"
 	"github.com/onair/onair/internal/web"
 	"github.com/onair/onair/internal/webhook"
 )
@@ -53,6 +55,10 @@ type Server struct {
 	dash          *dash.Server
 	auth          *auth.Authenticator
 	chat          *chat.Server
+	recordings    *store.RecordingService
+	recorder      *record.Recorder
+	cleaner       *record.Cleaner
+	vod           *vod.Server
 	stats         *stats.Collector
 	webhooks      *webhook.Dispatcher
 	web           *web.Server
@@ -97,13 +103,17 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	s.comments = store.NewCommentService(s.db)
 	s.notifications = store.NewNotificationService(s.db)
 	s.settings = store.NewSettingsService(s.db)
+	s.recordings = store.NewRecordingService(s.db)
 	s.bus = bus.NewLocal()
 
 	s.hub = &hub.Registry{
 		Logger:      s.Logger.With("component", "hub"),
 		GracePeriod: c.GracePeriod.D(),
-		OnStart:     func(name string) { s.onStream(name, true) },
-		OnEnd:       func(name string) { s.onStream(name, false) },
+		OnStart: func(name string) {
+			s.onStream(name, true)
+			s.recorder.StreamStarted(name) // nil-safe until the recorder exists
+		},
+		OnEnd: func(name string) { s.onStream(name, false) },
 	}
 	if c.GracePeriod == 0 {
 		s.hub.GracePeriod = -1
@@ -156,6 +166,40 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.cmaf.Start(); err != nil {
 		return fmt.Errorf("start cmaf: %w", err)
 	}
+	storage := &record.LocalStorage{Dir: filepath.Join(c.Data, "recordings")}
+	s.recorder = &record.Recorder{
+		CMAF:         s.cmaf,
+		Channels:     s.channels,
+		Recordings:   s.recordings,
+		Storage:      storage,
+		MinFreeBytes: int64(c.RecordingMinFreeMB) << 20,
+		Logger:       s.Logger.With("component", "record"),
+	}
+	if err := s.recorder.Start(); err != nil {
+		return fmt.Errorf("start recorder: %w", err)
+	}
+	s.cleaner = &record.Cleaner{
+		Recordings: s.recordings,
+		Storage:    storage,
+		MaxAge:     c.RecordingsMaxAge.D(),
+		MaxBytes:   int64(c.RecordingsMaxMB) << 20,
+		UserQuota:  int64(c.RecordingsUserQuotaMB) << 20,
+		Logger:     s.Logger.With("component", "retention"),
+	}
+	if err := s.cleaner.Start(); err != nil {
+		return fmt.Errorf("start retention cleaner: %w", err)
+	}
+	s.vod = &vod.Server{
+		Recordings:  s.recordings,
+		Storage:     storage,
+		Live:        s.recorder,
+		CurrentUser: func(r *http.Request) *onair.User { return auth.UserFromContext(r.Context()) },
+		Logger:      s.Logger.With("component", "vod"),
+	}
+	if err := s.vod.Start(); err != nil {
+		return fmt.Errorf("start vod: %w", err)
+	}
+
 	s.hls = &hls.Server{
 		Hub:             s.hub,
 		CMAF:            s.cmaf,
@@ -301,6 +345,12 @@ func (s *Server) close() {
 	}
 	if s.dash != nil {
 		s.dash.Close()
+	}
+	if s.recorder != nil {
+		s.recorder.Close()
+	}
+	if s.cleaner != nil {
+		s.cleaner.Close()
 	}
 	if s.cmaf != nil {
 		s.cmaf.Close()

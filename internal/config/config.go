@@ -45,6 +45,14 @@ type Config struct {
 	HLSPlaylistSize int `toml:"hls_playlist_size"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// RecordingsMaxAge deletes recordings older than this (0: keep them).
+	RecordingsMaxAge Duration `toml:"recordings_max_age"`
+	// RecordingsMaxMB bounds all recordings of the site, in MiB (0: no bound); the oldest go first.
+	RecordingsMaxMB int `toml:"recordings_max_mb"`
+	// RecordingsUserQuotaMB bounds each user's recordings, in MiB (0: no bound).
+	RecordingsUserQuotaMB int `toml:"recordings_user_quota_mb"`
+	// RecordingMinFreeMB stops a recording when the disk has less free space than this, in MiB.
+	RecordingMinFreeMB int `toml:"recording_min_free_mb"`
 	// StatAllow lists the networks (CIDR) that may read /stat and /metrics without signing
 	// in; site admins always may. Default: loopback only.
 	StatAllow []string `toml:"stat_allow"`
@@ -86,6 +94,7 @@ func Default() Config {
 		HLSPlaylistSize:    6,
 		ShutdownTimeout:    Duration(10 * time.Second),
 		StatAllow:          []string{"127.0.0.0/8", "::1/128"},
+		RecordingMinFreeMB: 1024,
 		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
 	}
 }
@@ -164,6 +173,17 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log_format: %q is not text or json", c.LogFormat))
 	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{{"recordings_max_mb", c.RecordingsMaxMB}, {"recordings_user_quota_mb", c.RecordingsUserQuotaMB}, {"recording_min_free_mb", c.RecordingMinFreeMB}} {
+		if v.n < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", v.key))
+		}
+	}
+	if c.RecordingsMaxAge < 0 {
+		errs = append(errs, errors.New("recordings_max_age: must not be negative"))
+	}
 	if c.RTMPWriteMerge < 0 || c.RTMPWriteMerge > Duration(time.Second) {
 		errs = append(errs, errors.New("rtmp_write_merge: must be between 0 and 1s"))
 	}
@@ -233,6 +253,10 @@ func (c *Config) fields() []field {
 		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
 		{"hls_playlist_size", num(&c.HLSPlaylistSize)},
 		{"shutdown_timeout", dur(&c.ShutdownTimeout)},
+		{"recordings_max_age", dur(&c.RecordingsMaxAge)},
+		{"recordings_max_mb", num(&c.RecordingsMaxMB)},
+		{"recordings_user_quota_mb", num(&c.RecordingsUserQuotaMB)},
+		{"recording_min_free_mb", num(&c.RecordingMinFreeMB)},
 		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
 	}
 }
