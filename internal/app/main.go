@@ -36,6 +36,8 @@ Usage:
   onair user key NAME                          print NAME's stream key
   onair user reset-key NAME                    replace NAME's stream key and print the new one
   onair migrate [flags]                        apply database migrations
+  onair bench --clip F --publish URLs --names N [--players N] [--hls N] [--llhls N] [--duration D]
+                                               load generator against a server on loopback
   onair version                                print the version
 
 Flags of serve, user and migrate:
@@ -62,6 +64,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.runUser(ctx, args[1:])
 	case "migrate":
 		err = m.runMigrate(ctx, args[1:])
+	case "bench":
+		err = m.runBench(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(m.Stdout, "onair", Version)
 	case "help", "-h", "--help":

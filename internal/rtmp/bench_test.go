@@ -57,7 +57,7 @@ func BenchmarkFanout(b *testing.B) {
 		r, err := pub.Stream().AddReader("rtmp")
 		require.NoError(b, err)
 		defer r.Close()
-		p := &player{s: s, r: r}
+		p := &player{s: s, c: &conn{}, r: r}
 		p.encode = func(u *unit.Unit) []byte {
 			encodings.Add(1)
 			return p.encodeUnit(u)

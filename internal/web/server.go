@@ -1,8 +1,9 @@
 // Package web is onair's HTTP front: the server-rendered html/template pages of the
-// product (home, channel pages with the hls.js player and live chat, embeds, the broadcast
-// dashboard, account pages, notifications, site admin), the JSON API under /api/v1, the
-// embedded static assets, and the mount points of the media and chat handlers that
-// internal/app passes in as http.Handler values.
+// product (home, channel pages with the hls.js player, live chat and replays, replay
+// pages, embeds, the broadcast dashboard, account pages, notifications, site admin), the
+// JSON API under /api/v1, the embedded static assets, and the mount points of the media
+// and chat handlers that internal/app passes in as http.Handler values. The recordings'
+// media (/vod/) and JSON API are internal/vod's; web only renders their pages.
 //
 // Every asset is embedded in the binary (templates/ and static/), so the site needs no CDN at
 // run time. Pages carry no inline script or style: JavaScript lives in small files under
@@ -70,6 +71,12 @@ type Server struct {
 
 	// Comments stores comments on videos. Required.
 	Comments onair.CommentService
+
+	// Recordings lists the replays of channels for the channel pages and the replay pages
+	// (GET /@{name}/replays/{id}). Their media (/vod/) and JSON API
+	// (/api/v1/recordings…) are internal/vod's. Default: no replays (channel pages list
+	// none, replay pages are 404s, and the live player offers no "From the start").
+	Recordings onair.RecordingService
 
 	// Notifications stores the site notifications of the bell. Required.
 	Notifications onair.NotificationService
@@ -237,6 +244,8 @@ func (s *Server) routes() http.Handler {
 	// Pages.
 	app.HandleFunc("GET /{$}", s.handleHome)
 	app.HandleFunc("GET /{name}", s.handleChannel) // "/@username"; anything else is a 404
+	// GET /@{name}/replays/{id} (a replay's page) is served from the "/" catch-all: as a
+	// pattern it would conflict with "/api/".
 	app.HandleFunc("GET /embed/{name}", s.handleEmbed)
 	app.HandleFunc("GET /tags/{tag}", s.handleTagPage)
 	app.HandleFunc("GET /search", s.handleSearchPage)
@@ -285,7 +294,7 @@ func (s *Server) routes() http.Handler {
 		app.Handle("GET /api/v1/channels/{username}/chat/history", s.Chat)
 	}
 	app.HandleFunc("/api/", s.handleAPINotFound)
-	app.HandleFunc("/", s.handleNotFound)
+	app.HandleFunc("/", s.handleOther)
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", s.handleHealthz)

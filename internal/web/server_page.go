@@ -22,7 +22,7 @@ var embeddedTemplates embed.FS
 // and templates/parts.html.
 var pageNames = []string{
 	"home", "channel", "error", "login", "register", "dashboard", "settings",
-	"notifications", "admin", "channels",
+	"notifications", "admin", "channels", "replay",
 }
 
 func (s *Server) parseTemplates() (map[string]*template.Template, error) {
@@ -37,6 +37,7 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 		"query":    url.QueryEscape,
 		"deref":    func(b *bool) bool { return b != nil && *b },
 		"hasAsset": func(name string) bool { _, ok := s.assets[name]; return ok },
+		"clock":    clock,
 	}
 	pages := make(map[string]*template.Template, len(pageNames)+1)
 	for _, name := range pageNames {

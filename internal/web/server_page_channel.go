@@ -166,6 +166,8 @@ type channelData struct {
 	Comments    []commentView
 	EmbedCode   string
 	LoginURL    string
+	Replays     []replayCard // newest first
+	DVRPath     string       // the running recording's EVENT playlist; "" without recordings
 }
 
 // channelName checks the "@name" segment of a channel URL. It redirects upper case names
@@ -236,6 +238,13 @@ func (s *Server) handleChannel(w http.ResponseWriter, r *http.Request) {
 		s.writeErrorPage(w, r, err)
 		return
 	}
+	if data.Replays, err = s.replayCards(r, ci.Name); err != nil {
+		s.writeErrorPage(w, r, err)
+		return
+	}
+	if s.Recordings != nil {
+		data.DVRPath = "/vod/live/" + ci.Name + "/index.m3u8"
+	}
 	if s.playerAsset {
 		data.Scripts = append(data.Scripts, playerAssetPath)
 	}
@@ -258,18 +267,26 @@ func (s *Server) loadComments(r *http.Request, data *channelData, u *onair.User)
 	} else if err != nil {
 		return err
 	}
-	list, err := s.Comments.Comments(r.Context(), v.ID, 0, maxComments)
+	list, err := s.commentViews(r, v.ID, u, data.CanModerate)
 	if err != nil {
 		return err
 	}
-	data.VideoID = v.ID
+	data.VideoID, data.Comments = v.ID, list
+	return nil
+}
+
+// commentViews returns the comments of a video with what u may do with each.
+func (s *Server) commentViews(r *http.Request, videoID int64, u *onair.User, canModerate bool) ([]commentView, error) {
+	list, err := s.Comments.Comments(r.Context(), videoID, 0, maxComments)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]commentView, 0, len(list))
 	for _, c := range list {
 		mine := u != nil && u.ID == c.UserID
-		data.Comments = append(data.Comments, commentView{
-			Comment: c, CanEdit: mine, CanDelete: mine || data.CanModerate,
-		})
+		out = append(out, commentView{Comment: c, CanEdit: mine, CanDelete: mine || canModerate})
 	}
-	return nil
+	return out, nil
 }
 
 type embedData struct {

@@ -151,6 +151,7 @@ type env struct {
 	comments *store.CommentService
 	notes    *store.NotificationService
 	settings *store.SettingsService
+	records  *store.RecordingService
 	live     *fakeLive
 	srv      *Server
 	logs     *syncBuffer
@@ -176,6 +177,7 @@ func mustEnv(t testing.TB, noRoot bool, opts ...func(*Server)) *env {
 		comments: store.NewCommentService(db),
 		notes:    store.NewNotificationService(db),
 		settings: store.NewSettingsService(db),
+		records:  store.NewRecordingService(db),
 		live:     &fakeLive{},
 		logs:     &syncBuffer{},
 	}
@@ -193,6 +195,7 @@ func mustEnv(t testing.TB, noRoot bool, opts ...func(*Server)) *env {
 		Comments:      e.comments,
 		Notifications: e.notes,
 		Settings:      e.settings,
+		Recordings:    e.records,
 		Auth:          &auth.Authenticator{Sessions: e.sessions, Accounts: e.users, Now: nowFunc},
 		Chat:          chatStub,
 		HLS:           hlsStub,

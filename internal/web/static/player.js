@@ -10,8 +10,16 @@
 // ?player=dash (or hls, ts) picks the format to start with; the HLS/DASH buttons switch
 // while playing and keep the choice in the address. Both players catch up with the live
 // edge by playing slightly faster, and a line under the video shows the current latency.
-// It exposes window.onairPlayer = {video, hls, dash, mode, protocol, restarts, latency(),
-// use(), start(), stop()} for channel.js and tests.
+//
+// Live DVR: where the page has #player[data-dvr-src] (the running recording's EVENT
+// playlist, /vod/live/{name}/index.m3u8), "From the start" (fromStart()) switches hls.js
+// to that playlist and seeks to its first fragment, so the whole broadcast so far is
+// seekable; "Back to live" (toLive()) returns to the low-latency source of the chosen
+// format. A channel that is not recorded answers 404 there and the player goes back to
+// live, saying so.
+//
+// It exposes window.onairPlayer = {video, hls, dash, mode, protocol, dvr, restarts,
+// latency(), use(), start(), stop(), fromStart(), toLive()} for channel.js and tests.
 (function () {
   'use strict';
 
@@ -28,6 +36,9 @@
     dash: box.dataset.dashSrc,
     ts: box.dataset.tsSrc
   };
+  var dvrSrc = box.dataset.dvrSrc || '';
+  var dvrStart = document.getElementById('dvr-start');
+  var dvrLive = document.getElementById('dvr-live');
   var labels = { hls: 'LL-HLS', dash: 'DASH', ts: 'HLS (TS)' };
   var dashLib = box.dataset.dashLib;
   var unmute = document.getElementById('unmute');
@@ -56,11 +67,14 @@
     dash: null, // the dash.js MediaPlayer while dash.js plays
     mode: '', // the engine: 'hls.js', 'dash.js', 'native' or 'unsupported'
     protocol: initialProtocol(), // 'hls', 'dash' or 'ts'
+    dvr: false, // playing the broadcast's recording from its start instead of the live edge
     restarts: 0, // times playback started over after an error
     latency: latency,
     use: use,
     start: start,
-    stop: stop
+    stop: stop,
+    fromStart: fromStart,
+    toLive: toLive
   };
   window.onairPlayer = player;
 
@@ -166,6 +180,41 @@
     teardown();
     setStatus('');
     syncUnmute();
+    setDvr(false);
+  }
+
+  // fromStart plays the running broadcast's recording from its first segment.
+  function fromStart() {
+    if (!dvrSrc || !active) {
+      return;
+    }
+    clearTimeout(restartTimer);
+    setDvr(true);
+    teardown();
+    load();
+  }
+
+  // toLive leaves the recording for the live edge of the chosen format.
+  function toLive() {
+    if (!player.dvr) {
+      return;
+    }
+    clearTimeout(restartTimer);
+    setDvr(false);
+    if (active) {
+      teardown();
+      load();
+    }
+  }
+
+  function setDvr(on) {
+    player.dvr = on;
+    if (dvrStart) {
+      dvrStart.hidden = on || !dvrSrc;
+    }
+    if (dvrLive) {
+      dvrLive.hidden = !on;
+    }
   }
 
   // use switches to another format, keeping it in the address so a reload keeps it.
@@ -175,6 +224,9 @@
     }
     var changed = protocol !== player.protocol;
     player.protocol = protocol;
+    if (changed && player.dvr) {
+      setDvr(false);
+    }
     syncSwitches();
     if (window.history && window.history.replaceState) {
       var u = new URL(window.location.href);
@@ -195,7 +247,9 @@
     clearTimeout(restartTimer);
     setStatus('Connecting…');
     var my = gen;
-    if (player.protocol === 'dash') {
+    if (player.dvr) {
+      loadDvr(my);
+    } else if (player.protocol === 'dash') {
       loadDash(my);
     } else {
       loadHls(player.protocol === 'hls');
@@ -222,6 +276,53 @@
       player.mode = 'unsupported';
       setStatus('This browser cannot play HLS. Open the HLS address below in VLC or ffplay.');
     }
+  }
+
+  // loadDvr plays the recording's EVENT playlist with hls.js (no low-latency mode, no
+  // catch-up) and seeks to just after the start of its first fragment: a seek to exactly
+  // its start can stall on a first frame that B-frames put before it.
+  function loadDvr(my) {
+    if (window.Hls && window.Hls.isSupported()) {
+      player.mode = 'hls.js';
+      var cfg = hlsConfig(false);
+      cfg.manifestLoadPolicy = dvrLoadPolicy();
+      cfg.playlistLoadPolicy = dvrLoadPolicy();
+      var hls = new window.Hls(cfg);
+      player.hls = hls;
+      var sought = false;
+      hls.on(window.Hls.Events.ERROR, onHlsError);
+      hls.on(window.Hls.Events.MANIFEST_PARSED, play);
+      hls.on(window.Hls.Events.LEVEL_LOADED, function (ev, data) {
+        var frags = data.details && data.details.fragments;
+        if (sought || my !== gen || !frags || !frags.length) {
+          return;
+        }
+        sought = true;
+        video.currentTime = frags[0].start + 0.1;
+      });
+      hls.attachMedia(video);
+      hls.loadSource(dvrSrc);
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      player.mode = 'native';
+      video.src = dvrSrc;
+      video.addEventListener('loadedmetadata', function () {
+        if (my === gen && video.seekable.length) {
+          video.currentTime = video.seekable.start(0) + 0.1;
+        }
+      }, { once: true });
+      play();
+    } else {
+      setDvr(false);
+      load();
+    }
+  }
+
+  // The recording's playlist is there from the first segment on; a 404 means the
+  // broadcast is not recorded, so only a few retries.
+  function dvrLoadPolicy() {
+    var p = loadPolicy();
+    p.default.errorRetry = { maxNumRetry: 2, retryDelayMs: 1000, maxRetryDelayMs: 2000 };
+    return p;
   }
 
   function loadDash(my) {
@@ -353,6 +454,14 @@
       }
     }
     // Network errors that outlived the retries, and media errors that did not recover.
+    if (player.dvr && data.type === window.Hls.ErrorTypes.NETWORK_ERROR) {
+      // No recording to seek in (recording off, or it stopped): back to live.
+      toLive();
+      if (window.onair) {
+        window.onair.toast('This broadcast is not recorded: playing live.');
+      }
+      return;
+    }
     restart();
   }
 
@@ -366,7 +475,7 @@
   // live edge when hls.js fell too far behind for its rate control.
   function tick() {
     var hls = player.hls;
-    if (hls && !video.paused && hls.targetLatency !== null && hls.liveSyncPosition !== null) {
+    if (hls && !player.dvr && !video.paused && hls.targetLatency !== null && hls.liveSyncPosition !== null) {
       if (hls.latency - hls.targetLatency > JUMP_BEHIND_S) {
         video.currentTime = hls.liveSyncPosition;
       }
@@ -383,7 +492,7 @@
       latencyLine.textContent = '';
       return;
     }
-    var text = labels[player.protocol];
+    var text = player.dvr ? 'From the start' : labels[player.protocol];
     if (l > 0 && isFinite(l)) {
       text += ' · ' + l.toFixed(1) + ' s behind live';
     }
@@ -413,6 +522,13 @@
     });
   });
   syncSwitches();
+  if (dvrStart) {
+    dvrStart.addEventListener('click', fromStart);
+  }
+  if (dvrLive) {
+    dvrLive.addEventListener('click', toLive);
+  }
+  setDvr(false);
 
   if (unmute) {
     unmute.addEventListener('click', function () {
