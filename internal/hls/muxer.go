@@ -257,15 +257,15 @@ func (m *muxer) writeUnit(u *unit.Unit) {
 		if !isLead || (leadVideo && !u.Key) {
 			return
 		}
-		m.beginSegment(u.DTS)
+		m.beginSegment(u.DTS, u.Received)
 	case isLead && (u.Key || !leadVideo) && u.DTS-m.cur.start >= m.s.SegmentDuration:
 		m.closeSegment(u.DTS, false)
-		m.beginSegment(u.DTS)
+		m.beginSegment(u.DTS, u.Received)
 	case m.seg.size()+u.Size > m.s.MaxSegmentSize:
 		// A GOP too large for memory: cut anyway, wherever.
 		end := max(u.DTS, m.cur.start)
 		m.closeSegment(end, false)
-		m.beginSegment(end)
+		m.beginSegment(end, u.Received)
 	}
 
 	if m.seen[u.Track] && u.DTS > m.lastDTS[u.Track] {
@@ -285,12 +285,17 @@ func (m *muxer) writeUnit(u *unit.Unit) {
 	}
 }
 
-func (m *muxer) beginSegment(dts time.Duration) {
+func (m *muxer) beginSegment(dts time.Duration, received time.Time) {
 	if !m.anchored {
-		// Each session maps its timeline to the wall clock anew; program date-times
-		// never go back, also when a session was written faster than real time.
+		// Each session maps its timeline to the wall clock anew, from the time the hub
+		// received the unit (not now: the first units may come from the GOP cache);
+		// program date-times never go back, also when a session was written faster
+		// than real time.
 		m.anchored = true
-		m.anchorWall = m.s.Now()
+		m.anchorWall = received
+		if received.IsZero() {
+			m.anchorWall = m.s.Now()
+		}
 		if m.anchorWall.Before(m.endWall) {
 			m.anchorWall = m.endWall
 		}

@@ -54,11 +54,12 @@ type testEnv struct {
 func MustEnv(t *testing.T, grace time.Duration, mod func(*Server)) *testEnv {
 	t.Helper()
 	reg := &hub.Registry{Logger: discard, GracePeriod: grace}
-	require.NoError(t, reg.Start())
 	srv := &Server{Hub: reg, Logger: discard}
 	if mod != nil {
 		mod(srv)
 	}
+	reg.Now = srv.Now // one clock for the hub's receive times and the server
+	require.NoError(t, reg.Start())
 	require.NoError(t, srv.Start())
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {

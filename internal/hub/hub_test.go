@@ -72,6 +72,9 @@ func TestLateJoinerGetsTracksAndGOP(t *testing.T) {
 	require.True(t, evs[1].Unit.Key)
 	// Rebased: the first written unit is at 0.
 	require.Equal(t, 67*time.Millisecond, evs[1].Unit.DTS)
+	// Cached units keep the time the hub received them.
+	require.False(t, evs[1].Unit.Received.IsZero())
+	require.False(t, evs[1].Unit.Received.After(time.Now()))
 	require.Equal(t, 100*time.Millisecond, evs[2].Unit.DTS)
 	require.Equal(t, 0, r.Queued())
 }

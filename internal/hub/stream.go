@@ -187,6 +187,7 @@ func (s *Stream) write(p *Publisher, u *unit.Unit) error {
 	}
 
 	now := s.reg.Now()
+	u.Received = now
 	s.stats.add(now, s.tracks[u.Track], u)
 
 	resync := s.isResync(u)

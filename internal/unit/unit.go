@@ -103,6 +103,11 @@ type Unit struct {
 	// Size is the sum of the payload lengths, in bytes.
 	Size int
 
+	// Received is the wall-clock time the hub received the unit (set by the hub). Units
+	// replayed from the GOP cache keep their original time, so outputs can map media
+	// time to the wall clock (EXT-X-PROGRAM-DATE-TIME) without the cache's age.
+	Received time.Time
+
 	encoded [numEncodings]atomic.Pointer[[]byte]
 }
 
