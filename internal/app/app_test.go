@@ -591,3 +591,19 @@ func TestRTMPURLShownToBroadcasters(t *testing.T) {
 	ts2 := mustStartServer(t, func(c *config.Config) { c.PublicRTMPURL = "rtmp://live.example.org/live/" })
 	require.Equal(t, "rtmp://live.example.org/live", ts2.web.RTMPURL(r))
 }
+
+// TestOpenFailsCleanly checks that a server that cannot listen reports it and leaves
+// nothing running (goleak checks the goroutines at the end of the package).
+func TestOpenFailsCleanly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	c := config.Default()
+	c.Data = t.TempDir()
+	c.RTMPAddr = "127.0.0.1:0"
+	c.HTTPAddr = ln.Addr().String() // taken
+	require.NoError(t, c.Validate())
+	s := &Server{Config: c, Logger: slog.New(slog.DiscardHandler)}
+	require.ErrorContains(t, s.Open(context.Background()), "listen http")
+	s.Close()
+}
