@@ -53,6 +53,12 @@ func TestBroadcastBecomesReplay(t *testing.T) {
 	require.Contains(t, body, "#EXT-X-ENDLIST")
 	require.NotContains(t, body, key)
 
+	// A poster is made from the first frame once the recording is finished.
+	require.Eventually(t, func() bool {
+		code, body, h := getBody(t, ts.httpURL(fmt.Sprintf("/vod/%d/poster.jpg", r.ID)))
+		return code == http.StatusOK && h.Get("Content-Type") == "image/jpeg" && strings.HasPrefix(body, "\xff\xd8")
+	}, 15*time.Second, 200*time.Millisecond, "no poster")
+
 	for _, path := range []string{fmt.Sprintf("/vod/%d/index.m3u8", r.ID), fmt.Sprintf("/vod/%d/download.mp4", r.ID)} {
 		out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", ts.httpURL(path)).Output()
 		require.NoError(t, err, path)

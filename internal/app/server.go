@@ -268,6 +268,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Notifications:    s.notifications,
 		Settings:         s.settings,
 		Recordings:       s.recordings,
+		Posters:          s.vod,
 		Auth:             s.auth,
 		LoginThrottle:    &auth.Throttle{Max: 5, Window: 15 * time.Minute},
 		LoginIPThrottle:  &auth.Throttle{Max: 20, Window: 15 * time.Minute},

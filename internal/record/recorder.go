@@ -92,6 +92,11 @@ type Recorder struct {
 	// Close. Default: 3 s.
 	EndTimeout time.Duration
 
+	// FFmpeg is the ffmpeg binary that extracts the poster (PosterName) of each finished
+	// recording with video. Without it in PATH, recordings get no poster. Default:
+	// "ffmpeg".
+	FFmpeg string
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -104,6 +109,10 @@ type Recorder struct {
 	freeMu  sync.Mutex
 	freeAt  time.Time
 	freeVal int64
+
+	ffmpegPath string
+	posters    chan posterJob // nil without ffmpeg
+	posterDone chan struct{}
 }
 
 // Start applies the defaults, validates the fields and repairs the recordings a crash
@@ -146,6 +155,7 @@ func (r *Recorder) Start() error {
 		r.cancel()
 		return fmt.Errorf("recorder: %w", err)
 	}
+	r.startPosters()
 	return nil
 }
 
@@ -162,6 +172,7 @@ func (r *Recorder) Close() {
 	r.mu.Unlock()
 	r.cancel()
 	r.wg.Wait()
+	r.closePosters()
 }
 
 // StreamStarted tells the recorder that a channel's live stream started (hub OnStart).

@@ -199,6 +199,7 @@ func (rg *recording) end(err error) {
 		if ferr := rg.w.finish(ctx); ferr != nil {
 			rg.logger.Warn("final playlist not stored", "err", ferr)
 		}
+		r.queuePoster(rg)
 		if dberr := r.Recordings.FailRecording(ctx, rg.id, p, endedAt, stop.reason); dberr != nil {
 			rg.logger.Error("recording state not stored", "err", dberr)
 		}
@@ -220,6 +221,7 @@ func (rg *recording) end(err error) {
 		// The stored playlist still plays up to the last segment; it is served as ended.
 		rg.logger.Warn("final playlist not stored", "err", ferr)
 	}
+	r.queuePoster(rg)
 	if dberr := r.Recordings.FinishRecording(ctx, rg.id, p, endedAt); dberr != nil {
 		rg.logger.Error("recording state not stored", "err", dberr)
 	}

@@ -16,6 +16,7 @@
 //	GET /vod/{id}/init-{k}-t{t}.mp4     DASH: init segment k, track t only
 //	GET /vod/{id}/seg-{n}-t{t}.m4s      DASH: segment n, track t only
 //	GET /vod/{id}/download.mp4          the whole recording as one MP4 (Range supported)
+//	GET /vod/{id}/poster.jpg            the poster (one frame), once the recording ended
 //	GET /vod/live/{username}/index.m3u8 DVR: the channel's running recording
 //
 // JSON API, behind the auth middleware (CurrentUser must see its user; PATCH and DELETE
@@ -222,6 +223,9 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 	case "download.mp4":
 		s.serveDownload(w, r, id)
 		return
+	case record.PosterName:
+		s.servePoster(w, r, id)
+		return
 	}
 	if init, n, track, ok := record.ParseTrackName(name); ok {
 		s.serveTrack(w, r, id, init, n, track)
@@ -246,6 +250,29 @@ func (s *Server) handleMedia(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", cacheImmutable)
 	http.ServeContent(w, r, "", obj.Info().ModTime, obj)
+}
+
+// servePoster serves the poster the recorder stored when the recording ended.
+func (s *Server) servePoster(w http.ResponseWriter, r *http.Request, id int64) {
+	obj, err := s.Storage.Open(r.Context(), id, record.PosterName)
+	if err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	defer obj.Close()
+	h := w.Header()
+	h.Set("Content-Type", "image/jpeg")
+	h.Set("Cache-Control", cacheImmutable)
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", obj.Info().ModTime, obj)
+}
+
+// PosterPath returns the address of a recording's poster, or "" when it has none.
+func (s *Server) PosterPath(ctx context.Context, id int64) string {
+	if _, err := s.Storage.Stat(ctx, id, record.PosterName); err != nil {
+		return ""
+	}
+	return "/vod/" + strconv.FormatInt(id, 10) + "/" + record.PosterName
 }
 
 func parseIndexName(s, prefix, suffix string) (int, bool) {

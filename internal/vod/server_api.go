@@ -41,6 +41,8 @@ type recordingJSON struct {
 	Playlist string `json:"playlist"`
 	Manifest string `json:"manifest,omitempty"`
 	Download string `json:"download,omitempty"`
+	// Poster is the address of the recording's poster image, or "" without one.
+	Poster string `json:"poster"`
 }
 
 func (s *Server) recordingJSON(r *http.Request, rec *onair.Recording) recordingJSON {
@@ -58,6 +60,7 @@ func (s *Server) recordingJSON(r *http.Request, rec *onair.Recording) recordingJ
 		VideoID:   rec.VideoID,
 		Live:      rec.Status == onair.RecordingActive,
 		Playlist:  base + "index.m3u8",
+		Poster:    s.PosterPath(r.Context(), rec.ID),
 	}
 	if !out.Live {
 		out.Manifest = base + "index.mpd"

@@ -22,6 +22,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -77,6 +78,10 @@ type Server struct {
 	// (/api/v1/recordings…) are internal/vod's. Default: no replays (channel pages list
 	// none, replay pages are 404s, and the live player offers no "From the start").
 	Recordings onair.RecordingService
+
+	// Posters gives the poster images of recordings for the replay list (*vod.Server).
+	// Default: none, every replay shows the neutral poster box.
+	Posters PosterSource
 
 	// Notifications stores the site notifications of the bell. Required.
 	Notifications onair.NotificationService
@@ -307,6 +312,12 @@ func (s *Server) routes() http.Handler {
 	}
 	root.Handle("/", s.Auth.Middleware(app))
 	return root
+}
+
+// PosterSource tells where a recording's poster image is (*vod.Server).
+type PosterSource interface {
+	// PosterPath returns the address of the recording's poster, or "" without one.
+	PosterPath(ctx context.Context, id int64) string
 }
 
 // contentSecurityPolicy allows only onair's own scripts, styles and connections. Media

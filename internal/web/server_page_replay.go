@@ -24,8 +24,9 @@ type replayCard struct {
 	Duration  string // "1:02:03", "4:05"
 	Seconds   float64
 	Views     int
-	Recording bool // still being written: its playlist is an EVENT playlist
-	Failed    bool // stopped early (Reason says why, to the owner and admins)
+	Recording bool   // still being written: its playlist is an EVENT playlist
+	Failed    bool   // stopped early (Reason says why, to the owner and admins)
+	Poster    string // the poster image's address, or "" (channel page list only)
 }
 
 func (s *Server) replayCard(rec *onair.Recording) replayCard {
@@ -66,6 +67,9 @@ func (s *Server) replayCards(r *http.Request, channel string) ([]replayCard, err
 	out := make([]replayCard, len(list))
 	for i, rec := range list {
 		out[i] = s.replayCard(rec)
+		if s.Posters != nil && !out[i].Recording {
+			out[i].Poster = s.Posters.PosterPath(r.Context(), rec.ID)
+		}
 	}
 	return out, nil
 }

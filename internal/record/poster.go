@@ -1,0 +1,157 @@
+package record
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// PosterName is the name of a recording's poster: one JPEG frame, 320 pixels wide.
+const PosterName = "poster.jpg"
+
+// Poster extraction limits.
+const (
+	posterTimeout  = 10 * time.Second
+	posterQueue    = 16
+	maxPosterBytes = 4 << 20
+	posterWidth    = 320
+)
+
+// posterJob asks for the poster of a recording from its first segment.
+type posterJob struct {
+	id   int64
+	init string
+	seg  string
+}
+
+// startPosters looks up ffmpeg and starts the goroutine that makes posters, one at a
+// time, off the media path. Without ffmpeg, recordings get no poster.
+func (r *Recorder) startPosters() {
+	name := r.FFmpeg
+	if name == "" {
+		name = "ffmpeg"
+	}
+	path, err := exec.LookPath(name)
+	if err != nil {
+		r.Logger.Info("ffmpeg not found, recordings get no poster", "ffmpeg", name)
+		return
+	}
+	r.ffmpegPath = path
+	r.posters = make(chan posterJob, posterQueue)
+	r.posterDone = make(chan struct{})
+	go r.runPosters()
+}
+
+// closePosters stops taking jobs and waits for the queued ones (each bounded by
+// posterTimeout). It runs after every recording ended.
+func (r *Recorder) closePosters() {
+	if r.posters == nil {
+		return
+	}
+	close(r.posters)
+	<-r.posterDone
+}
+
+// queuePoster asks for the poster of a recording that has segments and video. It never
+// blocks: when the queue is full, the recording gets no poster.
+func (r *Recorder) queuePoster(rg *recording) {
+	if r.posters == nil || len(rg.w.entries) == 0 {
+		return
+	}
+	e := rg.w.entries[0]
+	if e.Init < 0 || e.Init >= len(rg.w.meta.Inits) || !hasVideo(rg.w.meta.Inits[e.Init]) {
+		return
+	}
+	select {
+	case r.posters <- posterJob{id: rg.id, init: InitName(e.Init), seg: SegmentName(e.N)}:
+	default:
+		rg.logger.Warn("poster skipped: queue full")
+	}
+}
+
+func hasVideo(in initMeta) bool {
+	for _, t := range in.Tracks {
+		if t.Video {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Recorder) runPosters() {
+	defer close(r.posterDone)
+	for job := range r.posters {
+		ctx, cancel := context.WithTimeout(context.Background(), posterTimeout)
+		err := r.makePoster(ctx, job)
+		cancel()
+		if err != nil {
+			r.Logger.Warn("poster not stored", "recording_id", job.id, "err", err)
+		}
+	}
+}
+
+// makePoster extracts one frame of the job's segment with ffmpeg and stores it.
+func (r *Recorder) makePoster(ctx context.Context, job posterJob) error {
+	init, err := ReadAll(ctx, r.Storage, job.id, job.init)
+	if err != nil {
+		return fmt.Errorf("poster: %w", err)
+	}
+	seg, err := ReadAll(ctx, r.Storage, job.id, job.seg)
+	if err != nil {
+		return fmt.Errorf("poster: %w", err)
+	}
+	img, err := extractPoster(ctx, r.ffmpegPath, io.MultiReader(bytes.NewReader(init), bytes.NewReader(seg)))
+	if err != nil {
+		return err
+	}
+	if err := r.Storage.Put(ctx, job.id, PosterName, bytes.NewReader(img)); err != nil {
+		return fmt.Errorf("poster: %w", err)
+	}
+	if r.MinFreeBytes > 0 {
+		r.invalidateFree()
+	}
+	return nil
+}
+
+// extractPoster decodes the first video frame of the fragmented MP4 in and returns it as
+// a JPEG, posterWidth pixels wide.
+func extractPoster(ctx context.Context, ffmpeg string, in io.Reader) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error",
+		"-i", "pipe:0", "-an", "-frames:v", "1", "-vf", fmt.Sprintf("scale=%d:-2", posterWidth),
+		"-f", "image2", "-c:v", "mjpeg", "pipe:1")
+	cmd.Stdin = in
+	var out bytes.Buffer
+	var stderr bytes.Buffer
+	cmd.Stdout = &limitWriter{w: &out, n: maxPosterBytes}
+	cmd.Stderr = &limitWriter{w: &stderr, n: 4 << 10}
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("poster: ffmpeg: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("poster: ffmpeg: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if out.Len() == 0 {
+		return nil, errors.New("poster: ffmpeg wrote no frame")
+	}
+	return out.Bytes(), nil
+}
+
+// limitWriter keeps at most n bytes and fails past them.
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		return 0, errors.New("output too large")
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
+}
