@@ -74,15 +74,15 @@ func MustMedia(tb testing.TB, kind string) *Media {
 	cmd.Stderr = &stderr
 	ts, err := cmd.Output()
 	require.NoError(tb, err, "ffmpeg: %s", stderr.String())
-	m, err := demuxTS(bytes.NewReader(ts))
+	m, err := DemuxTS(bytes.NewReader(ts))
 	require.NoError(tb, err, "demux %s", kind)
 	mediaCache[kind] = m
 	return m
 }
 
-// demuxTS reads MPEG-TS into hub tracks and units. Video key units carry their
+// DemuxTS reads MPEG-TS into hub tracks and units. Video key units carry their
 // parameter sets in band, as the RTMP ingest makes them.
-func demuxTS(rd io.Reader) (*Media, error) {
+func DemuxTS(rd io.Reader) (*Media, error) {
 	r := &mpegts.Reader{R: rd}
 	if err := r.Initialize(); err != nil {
 		return nil, fmt.Errorf("read ts: %w", err)

@@ -6,19 +6,14 @@ package recordtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os/exec"
-	"sort"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
-	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/hub"
@@ -120,94 +115,21 @@ func MakeTS(o Options) ([]byte, error) {
 	return out, nil
 }
 
-// Demux reads MPEG-TS with H.264 and AAC into hub tracks and units.
+// Demux reads MPEG-TS into hub tracks and units with testutil's demuxer, and adds the
+// sizes the recorder tests compare against.
 func Demux(rd io.Reader) (*Media, error) {
-	r := &mpegts.Reader{R: rd}
-	if err := r.Initialize(); err != nil {
-		return nil, fmt.Errorf("read ts: %w", err)
+	tm, err := testutil.DemuxTS(rd)
+	if err != nil {
+		return nil, err
 	}
-	type raw struct {
-		track    int
-		dts, pts int64 // 90 kHz
-		key      bool
-		payload  [][]byte
-	}
-	var raws []raw
-	m := &Media{}
-	for _, tt := range r.Tracks() {
-		ti := len(m.Tracks)
-		switch c := tt.Codec.(type) {
-		case *tscodecs.H264:
-			tr := &unit.Track{Codec: unit.CodecH264}
-			m.Tracks = append(m.Tracks, tr)
-			r.OnDataH264(tt, func(pts, dts int64, au [][]byte) error {
-				var sps, pps []byte
-				for _, n := range au {
-					switch h264.NALUType(n[0] & 0x1f) {
-					case h264.NALUTypeSPS:
-						sps = n
-					case h264.NALUTypePPS:
-						pps = n
-					}
-				}
-				if tr.SPS == nil && sps != nil {
-					tr.SPS, tr.PPS = sps, pps
-				}
-				key := h264.IsRandomAccess(au)
-				if key && sps == nil && tr.SPS != nil {
-					au = append([][]byte{tr.SPS, tr.PPS}, au...)
-				}
-				raws = append(raws, raw{track: ti, dts: dts, pts: pts, key: key, payload: au})
-				return nil
-			})
-		case *tscodecs.MPEG4Audio:
-			conf, err := c.Config.Marshal()
-			if err != nil {
-				return nil, err
-			}
-			tr := &unit.Track{Codec: unit.CodecAAC, AACConfig: conf, SampleRate: c.Config.SampleRate,
-				ChannelCount: c.Config.ChannelCount} //nolint:staticcheck // the field mediacommon still fills
-			m.Tracks = append(m.Tracks, tr)
-			r.OnDataMPEG4Audio(tt, func(pts int64, aus [][]byte) error {
-				for i, au := range aus {
-					ts := pts + int64(i)*1024*90000/int64(tr.SampleRate)
-					raws = append(raws, raw{track: ti, dts: ts, pts: ts, key: true, payload: [][]byte{au}})
-				}
-				return nil
-			})
-		default:
-			return nil, fmt.Errorf("unexpected codec %T", c)
-		}
-	}
-	for {
-		if err := r.Read(); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, fmt.Errorf("read ts: %w", err)
-		}
-	}
-	if len(raws) == 0 {
-		return nil, errors.New("no media")
-	}
-	sort.SliceStable(raws, func(i, j int) bool { return raws[i].dts < raws[j].dts })
-	base := raws[0].dts
-	for _, rw := range raws {
-		u := &unit.Unit{
-			Track:   rw.track,
-			DTS:     time.Duration(rw.dts-base) * time.Second / 90000,
-			PTS:     time.Duration(rw.pts-base) * time.Second / 90000,
-			Key:     rw.key,
-			Payload: rw.payload,
-		}
-		for _, p := range rw.payload {
+	m := &Media{Tracks: tm.Tracks, Units: tm.Units, Length: tm.Length}
+	for _, u := range m.Units {
+		u.Size = 0
+		for _, p := range u.Payload {
 			u.Size += len(p)
 		}
 		m.Bytes += u.Size
-		m.Units = append(m.Units, u)
-		m.Length = max(m.Length, u.DTS)
 	}
-	m.Length += 33 * time.Millisecond // about one more frame
 	return m, nil
 }
 
