@@ -263,3 +263,28 @@ func BenchmarkFanout(b *testing.B) {
 		}
 	}
 }
+
+func TestSourceAndLookup(t *testing.T) {
+	var started []string
+	reg := &Registry{GracePeriod: -1, OnStart: func(n string) { started = append(started, n) }}
+	require.NoError(t, reg.Start())
+	defer reg.Close()
+	tracks := []*unit.Track{{Codec: unit.CodecAAC, AACConfig: []byte{0x12, 0x10}}}
+
+	p, err := reg.PublishFrom("alice~720p", tracks, SourceDerived)
+	require.NoError(t, err)
+	defer p.Close()
+	require.Equal(t, SourceDerived, reg.Stream("alice~720p").Source())
+	require.Empty(t, started, "a derived stream does not start a channel")
+
+	require.Nil(t, reg.Lookup(context.Background(), "bob"), "no Locate: local only")
+	reg.Locate = func(ctx context.Context, name string) bool {
+		_, err := reg.PublishFrom(name, tracks, SourceRelay)
+		return err == nil
+	}
+	st := reg.Lookup(context.Background(), "bob")
+	require.NotNil(t, st)
+	require.Equal(t, SourceRelay, st.Source())
+	require.Equal(t, "relay", st.Source().String())
+	require.Empty(t, started)
+}

@@ -3,6 +3,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sort"
@@ -28,14 +29,21 @@ type Registry struct {
 	// MaxGOPBytes bounds the cached GOP. Default: 32 MiB.
 	MaxGOPBytes int
 
-	// OnStart is called (outside any lock) when a stream starts. It must not block.
+	// OnStart is called (outside any lock) when a stream published on this node by a
+	// broadcaster (SourceIngest) starts; relayed and derived streams don't call it, since the
+	// channel's live state belongs to its origin. It must not block.
 	OnStart func(name string)
 
-	// OnEnd is called (outside any lock) when a stream ends. It must not block.
+	// OnEnd is called (outside any lock) when a SourceIngest stream ends. It must not block.
 	OnEnd func(name string)
 
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
+
+	// Locate, when set, is asked by Lookup for a stream that is not live on this node. It
+	// may make it live here (a cluster relay pulling it from its origin node) and returns
+	// once it is, or when it gives up (false, or ctx done). Nil: streams are local only.
+	Locate func(ctx context.Context, name string) bool
 
 	mu      sync.Mutex
 	streams map[string]*Stream
@@ -112,6 +120,13 @@ func (r *Registry) Close() {
 // one that is in its grace window. It fails with ErrPublisherActive when the stream
 // already has a publisher: the first publisher is never disturbed.
 func (r *Registry) Publish(name string, tracks []*unit.Track) (*Publisher, error) {
+	return r.PublishFrom(name, tracks, SourceIngest)
+}
+
+// PublishFrom is Publish for a stream whose media does not come from a broadcaster on
+// this node: src tells the outputs (and OnStart) where it comes from. A stream keeps the
+// source of the session that created it.
+func (r *Registry) PublishFrom(name string, tracks []*unit.Track, src Source) (*Publisher, error) {
 	if len(tracks) == 0 {
 		return nil, errors.New("no tracks")
 	}
@@ -128,6 +143,7 @@ func (r *Registry) Publish(name string, tracks []*unit.Track) (*Publisher, error
 			reg:       r,
 			readers:   make(map[*Reader]struct{}),
 			startedAt: r.Now(),
+			source:    src,
 		}
 		r.streams[name] = s
 		created = true
@@ -145,7 +161,7 @@ func (r *Registry) Publish(name string, tracks []*unit.Track) (*Publisher, error
 
 	if created {
 		r.Logger.Info("stream started", "channel", name, "tracks", len(tracks))
-		if r.OnStart != nil {
+		if r.OnStart != nil && s.source == SourceIngest {
 			r.OnStart(name)
 		}
 	} else {
@@ -159,6 +175,19 @@ func (r *Registry) Stream(name string) *Stream {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.streams[name]
+}
+
+// Lookup returns the named stream like Stream. When it is not live on this node and
+// Locate is set, it asks Locate first (which may pull it from another node) and returns
+// the stream once it exists, or nil.
+func (r *Registry) Lookup(ctx context.Context, name string) *Stream {
+	if s := r.Stream(name); s != nil || r.Locate == nil {
+		return s
+	}
+	if !r.Locate(ctx, name) {
+		return nil
+	}
+	return r.Stream(name)
 }
 
 // Streams returns the live streams sorted by name.
@@ -208,7 +237,7 @@ func (r *Registry) endStream(s *Stream) {
 		p.kick()
 	}
 	r.Logger.Info("stream ended", "channel", s.name)
-	if r.OnEnd != nil {
+	if r.OnEnd != nil && s.source == SourceIngest {
 		r.OnEnd(s.name)
 	}
 }

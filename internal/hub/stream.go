@@ -27,6 +27,7 @@ type Stream struct {
 	grace     *time.Timer
 	ended     bool
 	startedAt time.Time
+	source    Source
 
 	// timeline
 	offset    time.Duration   // added to the current publisher's timestamps
@@ -38,6 +39,33 @@ type Stream struct {
 	stats    streamStats
 	bytesOut atomic.Uint64
 }
+
+// Source is where a stream's media comes from.
+type Source int
+
+// Sources of a stream.
+const (
+	// SourceIngest is a broadcaster publishing to this node: the channel is live here.
+	SourceIngest Source = iota
+	// SourceRelay is a stream pulled from its origin node in a cluster.
+	SourceRelay
+	// SourceDerived is made on this node from another stream (a transcoded rendition).
+	SourceDerived
+)
+
+// String returns "ingest", "relay" or "derived".
+func (s Source) String() string {
+	switch s {
+	case SourceRelay:
+		return "relay"
+	case SourceDerived:
+		return "derived"
+	}
+	return "ingest"
+}
+
+// Source returns where the stream's media comes from (set when it was created).
+func (s *Stream) Source() Source { return s.source }
 
 // Name returns the stream's name (the channel's username).
 func (s *Stream) Name() string { return s.name }
