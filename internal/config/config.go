@@ -60,6 +60,8 @@ type Config struct {
 	Webhooks []Webhook `toml:"webhooks"`
 	// PublishAuth, when its URL is set, is asked before a publish starts (file only).
 	PublishAuth PublishAuth `toml:"publish_auth"`
+	// RecordingsS3, when its endpoint is set, stores recordings in S3 (see RecordingsS3).
+	RecordingsS3 RecordingsS3 `toml:"recordings_s3"`
 }
 
 // Webhook is one endpoint that receives events.
@@ -218,6 +220,7 @@ func (c *Config) Validate() error {
 	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
+	errs = append(errs, c.RecordingsS3.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -239,7 +242,7 @@ func (c *Config) fields() []field {
 			return nil
 		}
 	}
-	return []field{
+	return append([]field{
 		{"data", str(&c.Data)},
 		{"db", str(&c.DB)},
 		{"rtmp_addr", str(&c.RTMPAddr)},
@@ -258,7 +261,7 @@ func (c *Config) fields() []field {
 		{"recordings_user_quota_mb", num(&c.RecordingsUserQuotaMB)},
 		{"recording_min_free_mb", num(&c.RecordingMinFreeMB)},
 		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
-	}
+	}, c.s3Fields()...)
 }
 
 // Keys returns every setting's TOML key, in a stable order.
