@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/loadgen"
@@ -47,61 +48,49 @@ func requireNginx(t *testing.T) string {
 	return ""
 }
 
-// startNginxCache runs docs/deploy/nginx-cache.conf, as documented, in front of origin
-// (host:port) on a loopback port, with its cache and logs in a temporary directory. It
-// returns the edge's base URL; the test's cleanup stops nginx.
-func startNginxCache(t *testing.T, origin string) (string, string) {
+// freeAddr returns a loopback address with a free port.
+func freeAddr(t *testing.T) string {
 	t.Helper()
-	bin := requireNginx(t)
-	dir := t.TempDir()
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy", "nginx-cache.conf"))
-	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	edge := ln.Addr().String()
-	require.NoError(t, ln.Close())
-
-	conf := string(b)
-	for _, r := range []struct{ old, new string }{
-		{"127.0.0.1:8080", origin},
-		{"listen 80;", "listen " + edge + ";"},
-		{"/var/cache/nginx/onair", filepath.Join(dir, "cache")},
-		{"/var/log/nginx/onair-edge.log", filepath.Join(dir, "edge.log")},
-	} {
-		require.Equal(t, 1, strings.Count(conf, r.old), "docs/deploy/nginx-cache.conf must contain %q once", r.old)
-		conf = strings.Replace(conf, r.old, r.new, 1)
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "onair-cache.conf"), []byte(conf), 0o600))
-
-	// The main file is Debian's nginx.conf cut to what a test needs: the cache file is
-	// included inside http {} like /etc/nginx/conf.d/*.conf.
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;" // workers must reach the test's private directory
-	}
-	main := fmt.Sprintf(`%s
-worker_processes 1;
-worker_rlimit_nofile 16384;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
-events { worker_connections 8192; }
-http {
-    client_body_temp_path %[2]s/body;
-    proxy_temp_path %[2]s/proxy;
-    fastcgi_temp_path %[2]s/fastcgi;
-    uwsgi_temp_path %[2]s/uwsgi;
-    scgi_temp_path %[2]s/scgi;
-    types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; }
-    include %[2]s/onair-cache.conf;
+	defer ln.Close()
+	return ln.Addr().String()
 }
-`, user, dir)
-	mainPath := filepath.Join(dir, "nginx.conf")
-	require.NoError(t, os.WriteFile(mainPath, []byte(main), 0o600))
 
-	out, err := exec.Command(bin, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", mainPath).CombinedOutput()
+// deployConf reads a file of docs/deploy and makes the replacements, each of whose old
+// strings must appear exactly once (so that the documented file stays what is tested).
+func deployConf(t *testing.T, name string, repl ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy", name))
+	require.NoError(t, err)
+	conf := string(b)
+	for i := 0; i+1 < len(repl); i += 2 {
+		require.Equal(t, 1, strings.Count(conf, repl[i]), "docs/deploy/%s must contain %q once", name, repl[i])
+		conf = strings.Replace(conf, repl[i], repl[i+1], 1)
+	}
+	return conf
+}
+
+// tempPaths are the http {} directives that keep nginx's temporary files in dir.
+func tempPaths(dir string) string {
+	return fmt.Sprintf(`client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+`, dir)
+}
+
+// runNginx checks and runs nginx with the main configuration file mainPath (in dir) as a
+// child process until the test ends, and waits until healthURL answers 200.
+func runNginx(t *testing.T, dir, mainPath, healthURL string) {
+	t.Helper()
+	bin := requireNginx(t)
+	errLog := filepath.Join(dir, "error.log")
+	out, err := exec.Command(bin, "-t", "-p", dir, "-e", errLog, "-c", mainPath).CombinedOutput()
 	require.NoError(t, err, "nginx -t: %s", out)
 
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", mainPath, "-g", "daemon off;")
+	cmd := exec.Command(bin, "-p", dir, "-e", errLog, "-c", mainPath, "-g", "daemon off;")
 	var logs testutil.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -118,20 +107,61 @@ http {
 			<-done
 		}
 		if t.Failed() {
-			el, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			el, _ := os.ReadFile(errLog)
 			t.Logf("nginx output:\n%s\nerror.log:\n%s", logs.String(), el)
 		}
 	})
-	base := "http://" + edge
 	require.Eventually(t, func() bool {
-		res, err := http.Get(base + "/healthz")
+		res, err := http.Get(healthURL)
 		if err != nil {
 			return false
 		}
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	}, 10*time.Second, 50*time.Millisecond, "nginx did not start: %s", logs.String())
-	return base, dir
+}
+
+// rootUser is the user directive that lets nginx's workers, when started by root, reach
+// the test's private directories.
+func rootUser() string {
+	if os.Geteuid() == 0 {
+		return "user root;"
+	}
+	return ""
+}
+
+// startNginxCache runs docs/deploy/nginx-cache.conf, as documented, in front of origin
+// (host:port) on a loopback port, with its cache and logs in a temporary directory. It
+// returns the edge's base URL and the directory.
+func startNginxCache(t *testing.T, origin string) (string, string) {
+	t.Helper()
+	requireNginx(t)
+	dir := t.TempDir()
+	edge := freeAddr(t)
+	conf := deployConf(t, "nginx-cache.conf",
+		"127.0.0.1:8080", origin,
+		"listen 80;", "listen "+edge+";",
+		"/var/cache/nginx/onair", filepath.Join(dir, "cache"),
+		"/var/log/nginx/onair-edge.log", filepath.Join(dir, "edge.log"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "onair-cache.conf"), []byte(conf), 0o600))
+
+	// The main file is Debian's nginx.conf cut to what a test needs: the cache file is
+	// included inside http {} like /etc/nginx/conf.d/*.conf.
+	main := fmt.Sprintf(`%s
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid %[2]s/nginx.pid;
+events { worker_connections 8192; }
+http {
+    %[3]s
+    types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; }
+    include %[2]s/onair-cache.conf;
+}
+`, rootUser(), dir, tempPaths(dir))
+	mainPath := filepath.Join(dir, "nginx.conf")
+	require.NoError(t, os.WriteFile(mainPath, []byte(main), 0o600))
+	runNginx(t, dir, mainPath, "http://"+edge+"/healthz")
+	return "http://" + edge, dir
 }
 
 // originRequests returns the origin's HLS request counts by kind (onair's own
@@ -334,4 +364,84 @@ func TestCDNCache(t *testing.T) {
 		require.NoError(t, err)
 		require.Greater(t, strings.Count(string(log), "cache=HIT"), viewerReqs/2)
 	})
+}
+
+// TestNginxLoadBalancer runs docs/deploy/nginx-lb.conf (its node list cut to one onair)
+// and uses every path through it: RTMP publish over the stream {} proxy, HLS with channel
+// affinity, the chat WebSocket upgrade, pages, and the operator endpoints.
+func TestNginxLoadBalancer(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	requireNginx(t)
+	const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
+	if _, err := os.Stat(streamModule); err != nil {
+		if os.Getenv("ONAIR_REQUIRE_FFMPEG") == "1" {
+			t.Fatal("nginx stream module missing (Debian package libnginx-mod-stream) and ONAIR_REQUIRE_FFMPEG=1")
+		}
+		t.Skip("nginx stream module missing (Debian package libnginx-mod-stream)")
+	}
+	ts := mustStartServer(t, nil)
+	key := mustCreateUser(t, ts, "alice")
+	dir := t.TempDir()
+	web, rtmp := freeAddr(t), freeAddr(t)
+	origin := ts.HTTPAddr().String()
+	repl := []string{
+		"user www-data;", rootUser(),
+		// Debian's module files name paths relative to its own prefix, not the test's.
+		"include /etc/nginx/modules-enabled/*.conf;", "load_module "+streamModule+";",
+		"pid /run/nginx.pid;", "pid "+dir+"/nginx.pid;",
+		"/var/log/nginx/access.log", filepath.Join(dir, "access.log"),
+		"/var/log/nginx/error.log", filepath.Join(dir, "error.log"),
+		"http {\n", "http {\n    "+tempPaths(dir),
+		"listen 80;", "listen "+web+";",
+		"listen 1935;", "listen "+rtmp+";",
+	}
+	conf := deployConf(t, "nginx-lb.conf", repl...)
+	// One node: the first server of each upstream is this onair, the others go.
+	conf = strings.ReplaceAll(conf, "10.0.0.11:8080", origin)
+	conf = strings.ReplaceAll(conf, "10.0.0.11:1935", ts.RTMPAddr().String())
+	var kept []string
+	for _, l := range strings.Split(conf, "\n") {
+		if !strings.Contains(l, "server 10.0.0.1") {
+			kept = append(kept, l)
+		}
+	}
+	mainPath := filepath.Join(dir, "nginx.conf")
+	require.NoError(t, os.WriteFile(mainPath, []byte(strings.Join(kept, "\n")), 0o600))
+	runNginx(t, dir, mainPath, "http://"+web+"/healthz")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := defaultPublish
+	o.seconds = 30
+	publish(t, ctx, "rtmp://"+rtmp+"/live/"+key, o)
+	waitLive(t, ts, "alice")
+
+	// LL-HLS through the balancer, a blocking reload included.
+	var pl string
+	require.Eventually(t, func() bool {
+		code, body, _ := getBody(t, "http://"+web+"/hls/alice/stream.m3u8")
+		pl = body
+		return code == http.StatusOK && strings.Contains(body, "#EXT-X-PART:")
+	}, 20*time.Second, 200*time.Millisecond)
+	msn, part := nextPart(t, pl)
+	code, body, _ := getBody(t, fmt.Sprintf("http://%s/hls/alice/stream.m3u8?_HLS_msn=%d&_HLS_part=%d", web, msn, part))
+	require.Equal(t, http.StatusOK, code)
+	got, gotPart := nextPart(t, body)
+	require.True(t, got > msn || gotPart > part, body)
+
+	// Chat: the WebSocket upgrade passes.
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	ws, res, err := websocket.Dial(wctx, "ws://"+web+"/api/v1/channels/alice/chat", nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+	ws.Close(websocket.StatusNormalClosure, "")
+
+	// Pages and the API.
+	code, body, _ = getBody(t, "http://"+web+"/@alice")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "alice")
+	// Operator endpoints: allowed from the balancer's internal networks (loopback here).
+	code, _, _ = getBody(t, "http://"+web+"/metrics")
+	require.Equal(t, http.StatusOK, code)
 }
