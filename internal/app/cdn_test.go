@@ -387,13 +387,13 @@ func TestNginxLoadBalancer(t *testing.T) {
 	repl := []string{
 		"user www-data;", rootUser(),
 		// Debian's module files name paths relative to its own prefix, not the test's.
-		"include /etc/nginx/modules-enabled/*.conf;", "load_module "+streamModule+";",
-		"pid /run/nginx.pid;", "pid "+dir+"/nginx.pid;",
+		"include /etc/nginx/modules-enabled/*.conf;", "load_module " + streamModule + ";",
+		"pid /run/nginx.pid;", "pid " + dir + "/nginx.pid;",
 		"/var/log/nginx/access.log", filepath.Join(dir, "access.log"),
 		"/var/log/nginx/error.log", filepath.Join(dir, "error.log"),
-		"http {\n", "http {\n    "+tempPaths(dir),
-		"listen 80;", "listen "+web+";",
-		"listen 1935;", "listen "+rtmp+";",
+		"http {\n", "http {\n    " + tempPaths(dir),
+		"listen 80;", "listen " + web + ";",
+		"listen 1935;", "listen " + rtmp + ";",
 	}
 	conf := deployConf(t, "nginx-lb.conf", repl...)
 	// One node: the first server of each upstream is this onair, the others go.
