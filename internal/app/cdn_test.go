@@ -340,7 +340,7 @@ func TestCDNCache(t *testing.T) {
 		after := originRequests(t, ts)
 		var sb strings.Builder
 		require.NoError(t, rep.WriteTable(&sb))
-		t.Logf("load generator through the cache:\n%s", sb.String())
+		t.Logf("load generator against %s:\n%s", base, sb.String())
 
 		viewerReqs := 0
 		for _, s := range rep.Summaries {
