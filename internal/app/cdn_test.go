@@ -29,8 +29,8 @@ import (
 // ONAIR_CDN_SECONDS. The defaults keep CI short; the issue's figure is 1,000 viewers.
 // ONAIR_CDN_DIRECT=1 sends the same viewers to the origin instead, for comparison.
 const (
-	defaultCDNViewers = 200
-	defaultCDNSeconds = 20
+	defaultCDNViewers = 100
+	defaultCDNSeconds = 15
 )
 
 // requireNginx returns the nginx binary. Like ffmpeg, a missing one skips the test unless
@@ -276,6 +276,26 @@ func TestCDNCache(t *testing.T) {
 		_, mv2, _ := getCached(t, edge+"/hls/alice/index.m3u8")
 		require.Empty(t, st)
 		require.NotEqual(t, mv1, mv2, "each viewer gets a new session id")
+
+		// The origin counts the edge as one viewer: the edge strips the session ids of
+		// the playlist requests it forwards. The same two viewers directly count two.
+		idRE := regexp.MustCompile(`\?s=([A-Za-z0-9_-]+)`)
+		ids := []string{idRE.FindStringSubmatch(mv1)[1], idRE.FindStringSubmatch(mv2)[1]}
+		viewers := func() int { return ts.stats.Viewers("alice", 0).HLS }
+		before := viewers()
+		for _, id := range ids {
+			code, _, _ := getCached(t, edge+"/hls/alice/stream.m3u8?s="+id)
+			require.Equal(t, http.StatusOK, code)
+		}
+		time.Sleep(200 * time.Millisecond) // the origin counts after answering
+		behind := viewers()
+		require.LessOrEqual(t, behind, before+1, "viewers behind the edge count once")
+		for _, id := range ids {
+			code, _, _ := getCached(t, ts.httpURL("/hls/alice/stream.m3u8?s="+id))
+			require.Equal(t, http.StatusOK, code)
+		}
+		require.Eventually(t, func() bool { return viewers() == behind+2 }, 5*time.Second, 50*time.Millisecond,
+			"direct viewers count by session")
 	})
 
 	t.Run("blocking reload passes through and collapses", func(t *testing.T) {
