@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"io"
+	"log"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -27,7 +29,9 @@ func StartFakeS3(tb testing.TB) FakeS3 {
 	if err := backend.CreateBucket(bucket); err != nil {
 		tb.Fatalf("create bucket: %v", err)
 	}
-	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
+	srv := httptest.NewUnstartedServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // gofakes3 writes some error headers twice
+	srv.Start()
 	tb.Cleanup(srv.Close)
 	return FakeS3{
 		Endpoint:  strings.TrimPrefix(srv.URL, "http://"),
