@@ -30,7 +30,7 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	var err error
 	if st := s.playStream(sc.URL, name); st == nil {
 		err = errStreamNotFound
-	} else if r, err = st.AddReader("rtmp"); err != nil {
+	} else if r, err = st.AddReader(playerKind(sc.URL)); err != nil {
 		err = errStreamNotFound
 	}
 	if err != nil {

@@ -37,6 +37,15 @@ func (s *Server) playStream(u *url.URL, name string) *hub.Stream {
 	return s.Hub.Lookup(s.ctx, name)
 }
 
+// playerKind is the hub reader kind of a player: "relay" for another node's relay pull
+// (not a viewer: viewer counts take the "rtmp" readers), else "rtmp".
+func playerKind(u *url.URL) string {
+	if appName(u) == RelayApp {
+		return RelayApp
+	}
+	return "rtmp"
+}
+
 // appName returns the first path element of a publish/play URL.
 func appName(u *url.URL) string {
 	if u == nil {

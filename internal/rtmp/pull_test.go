@@ -73,6 +73,7 @@ func TestServerPull(t *testing.T) {
 			for i, tr := range st.Tracks() {
 				require.True(t, sameTrack(ost.Tracks()[i], tr), "track %d: %+v, origin %+v", i, tr, ost.Tracks()[i])
 			}
+			require.Equal(t, map[string]int{"relay": 1}, ost.Readers(), "the pull is no RTMP viewer of the origin")
 			conns := edge.srv.Conns()
 			require.Len(t, conns, 1)
 			require.Equal(t, ConnPublishing, conns[0].State)
