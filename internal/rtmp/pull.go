@@ -85,7 +85,7 @@ func (s *Server) Pull(ctx context.Context, addr, channel string, onLive func()) 
 			if err != nil {
 				return nil, err
 			}
-			if c != nil || !s.track(nc, &c) {
+			if c != nil || !s.addPullConn(nc, &c) {
 				nc.Close()
 				return nil, errServerClosed
 			}
@@ -131,10 +131,10 @@ func (s *Server) Pull(ctx context.Context, addr, channel string, onLive func()) 
 	return p.run()
 }
 
-// track registers the outgoing connection nc of a pull as one of the server's, like an
+// addPullConn registers the outgoing connection nc of a pull as one of the server's, like an
 // accepted one (counted by the WaitGroup until endConn). It fails once the server is
 // closed.
-func (s *Server) track(nc net.Conn, out **conn) bool {
+func (s *Server) addPullConn(nc net.Conn, out **conn) bool {
 	c := &conn{id: s.nextID.Add(1), nc: nc, remote: nc.RemoteAddr().String()}
 	c.stats.init(s.Now())
 	c.guard = newChunkGuard(countingReader{s: s, c: c}, uint32(s.MaxMessageSize))
