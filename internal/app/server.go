@@ -24,6 +24,7 @@ import (
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
 	"github.com/onair/onair/internal/record"
+	"github.com/onair/onair/internal/relay"
 	"github.com/onair/onair/internal/rtmp"
 	"github.com/onair/onair/internal/stats"
 	"github.com/onair/onair/internal/stats/source"
@@ -51,6 +52,7 @@ type Server struct {
 	hub           *hub.Registry
 	cmaf          *cmafstream.Manager
 	rtmp          *rtmp.Server
+	relay         *relay.Puller // cluster mode only (startRelay)
 	hls           *hls.Server
 	dash          *dash.Server
 	auth          *auth.Authenticator
@@ -338,6 +340,9 @@ func (s *Server) close() {
 	}
 	if s.rtmp != nil {
 		s.rtmp.Close()
+	}
+	if s.relay != nil {
+		s.relay.Close()
 	}
 	if s.hub != nil {
 		s.hub.Close()

@@ -39,6 +39,9 @@ type Config struct {
 	RTMPWriteMerge Duration `toml:"rtmp_write_merge"`
 	// GracePeriod is how long a live stream waits for its publisher to reconnect.
 	GracePeriod Duration `toml:"grace_period"`
+	// RelayLinger is how long an edge keeps pulling a stream from its origin node after
+	// its last viewer left (cluster mode). 0: the default, 10 s.
+	RelayLinger Duration `toml:"relay_linger"`
 	// HLSSegmentDuration is the target duration of live HLS segments.
 	HLSSegmentDuration Duration `toml:"hls_segment_duration"`
 	// HLSPlaylistSize is the number of segments in a live playlist.
@@ -90,6 +93,7 @@ func Default() Config {
 		LogFormat:          "text",
 		RTMPWriteMerge:     Duration(100 * time.Millisecond),
 		GracePeriod:        Duration(10 * time.Second),
+		RelayLinger:        Duration(10 * time.Second),
 		HLSSegmentDuration: Duration(time.Second),
 		HLSPlaylistSize:    6,
 		ShutdownTimeout:    Duration(10 * time.Second),
@@ -190,6 +194,9 @@ func (c *Config) Validate() error {
 	if c.GracePeriod < 0 {
 		errs = append(errs, errors.New("grace_period: must not be negative"))
 	}
+	if c.RelayLinger < 0 || c.RelayLinger > Duration(time.Hour) {
+		errs = append(errs, errors.New("relay_linger: must be between 0 (the default) and 1h"))
+	}
 	if c.HLSSegmentDuration < Duration(200*time.Millisecond) || c.HLSSegmentDuration > Duration(30*time.Second) {
 		errs = append(errs, errors.New("hls_segment_duration: must be between 200ms and 30s"))
 	}
@@ -250,6 +257,7 @@ func (c *Config) fields() []field {
 		{"log_format", str(&c.LogFormat)},
 		{"rtmp_write_merge", dur(&c.RTMPWriteMerge)},
 		{"grace_period", dur(&c.GracePeriod)},
+		{"relay_linger", dur(&c.RelayLinger)},
 		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
 		{"hls_playlist_size", num(&c.HLSPlaylistSize)},
 		{"shutdown_timeout", dur(&c.ShutdownTimeout)},

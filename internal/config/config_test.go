@@ -15,6 +15,7 @@ func TestDefaultIsValid(t *testing.T) {
 	require.Equal(t, "sqlite:onair-data/onair.db", c.DB)
 	require.Equal(t, ":1935", c.RTMPAddr)
 	require.Equal(t, ":8080", c.HTTPAddr)
+	require.Equal(t, 10*time.Second, c.RelayLinger.D())
 }
 
 func TestLoad(t *testing.T) {
@@ -66,8 +67,9 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.StatAllow = []string{"everyone"}
 	c.Webhooks = []Webhook{{URL: "ftp://x"}}
 	c.DB = "oracle://x"
+	c.RelayLinger = -1
 	err := c.Validate()
-	for _, want := range []string{"rtmp_addr", "log_level", "hls_playlist_size", "stat_allow", "webhooks[0].url", "webhooks[0].secret", "db:"} {
+	for _, want := range []string{"relay_linger", "rtmp_addr", "log_level", "hls_playlist_size", "stat_allow", "webhooks[0].url", "webhooks[0].secret", "db:"} {
 		require.ErrorContains(t, err, want)
 	}
 }
