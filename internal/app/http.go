@@ -57,6 +57,12 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 		ReadTimeout:       c.HTTPBodyTimeout.D(),
 		IdleTimeout:       c.HTTPIdleTimeout.D(),
 		MaxHeaderBytes:    maxHeaderBytes,
+		// HTTP/2 connections that take no bytes, or answer no ping, are closed.
+		HTTP2: &http.HTTP2Config{
+			WriteByteTimeout: c.HTTPWriteTimeout.D(),
+			SendPingTimeout:  c.HTTPIdleTimeout.D() / 2,
+			PingTimeout:      15 * time.Second,
+		},
 		ErrorLog:          slog.NewLogLogger(s.Logger.With("component", "http").Handler(), slog.LevelWarn),
 	}
 }

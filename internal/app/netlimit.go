@@ -121,19 +121,22 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// writeStall bounds each write of a response instead of the whole response: before a
-// write, the connection's write deadline moves to now+timeout (at most every timeout/4,
-// so it costs little), so a client that stops reading is cut after about timeout, while
-// a long download or an LL-HLS blocking request (which waits before its first write)
-// is not. It works through http.ResponseController, on HTTP/1 and HTTP/2.
+// writeStall bounds each write of a response instead of the whole response, so a client
+// that stops reading is cut after about timeout, while a long download or an LL-HLS
+// blocking request (which waits before its first write) is not. It works through
+// http.ResponseController. On HTTP/1 the connection's write deadline moves to
+// now+timeout before a write (at most every timeout/4, so it costs little; it only
+// matters while a write is under way). On HTTP/2 a stream's write deadline fires even
+// while the handler waits, so it is set before each write and cleared after it.
 func writeStall(timeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}
-		// At the start (an earlier request's deadline may be stale) and after the handler
-		// (net/http flushes the rest of the response then). A WebSocket handler has
-		// hijacked the connection by then and owns its deadlines.
-		sw.arm()
+		sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, h2: r.ProtoMajor >= 2}
+		if !sw.h2 {
+			sw.arm() // an earlier request on the connection may have left a stale deadline
+		}
 		next.ServeHTTP(sw, r)
+		// net/http flushes the rest of the response after the handler. A WebSocket
+		// handler has hijacked the connection by then and owns its deadlines.
 		if r.Header.Get("Upgrade") == "" {
 			sw.armed = time.Time{}
 			sw.arm()
@@ -145,25 +148,35 @@ type stallWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	armed   time.Time // the deadline last set
+	h2      bool
+	armed   time.Time // the deadline last set (HTTP/1)
 }
 
 func (s *stallWriter) arm() {
 	now := time.Now()
-	if s.armed.Sub(now) > s.timeout*3/4 {
+	if !s.h2 && s.armed.Sub(now) > s.timeout*3/4 {
 		return
 	}
 	s.armed = now.Add(s.timeout)
 	_ = s.rc.SetWriteDeadline(s.armed) // not supported: the server's own timeouts apply
 }
 
+// done clears an HTTP/2 stream's deadline after a write.
+func (s *stallWriter) done() {
+	if s.h2 {
+		_ = s.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
 func (s *stallWriter) WriteHeader(code int) {
 	s.arm()
 	s.ResponseWriter.WriteHeader(code)
+	s.done()
 }
 
 func (s *stallWriter) Write(p []byte) (int, error) {
 	s.arm()
+	defer s.done()
 	return s.ResponseWriter.Write(p)
 }
 
@@ -171,6 +184,7 @@ func (s *stallWriter) Write(p []byte) (int, error) {
 func (s *stallWriter) Flush() {
 	s.arm()
 	_ = s.rc.Flush()
+	s.done()
 }
 
 // Unwrap lets http.ResponseController reach the server's writer (Hijack, deadlines).
