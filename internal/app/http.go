@@ -63,7 +63,7 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 			SendPingTimeout:  c.HTTPIdleTimeout.D() / 2,
 			PingTimeout:      15 * time.Second,
 		},
-		ErrorLog:          slog.NewLogLogger(s.Logger.With("component", "http").Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(s.Logger.With("component", "http").Handler(), slog.LevelWarn),
 	}
 }
 
