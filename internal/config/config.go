@@ -63,6 +63,9 @@ type Config struct {
 	Webhooks []Webhook `toml:"webhooks"`
 	// PublishAuth, when its URL is set, is asked before a publish starts (file only).
 	PublishAuth PublishAuth `toml:"publish_auth"`
+
+	// Network hardening: TLS, HTTP timeouts and connection limits (see net.go).
+	Net
 }
 
 // Webhook is one endpoint that receives events.
@@ -100,6 +103,7 @@ func Default() Config {
 		StatAllow:          []string{"127.0.0.0/8", "::1/128"},
 		RecordingMinFreeMB: 1024,
 		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
+		Net:                defaultNet(),
 	}
 }
 
@@ -225,6 +229,7 @@ func (c *Config) Validate() error {
 	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
+	errs = append(errs, c.Net.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -266,6 +271,17 @@ func (c *Config) fields() []field {
 		{"recordings_user_quota_mb", num(&c.RecordingsUserQuotaMB)},
 		{"recording_min_free_mb", num(&c.RecordingMinFreeMB)},
 		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
+		{"tls_cert", str(&c.TLSCert)},
+		{"tls_key", str(&c.TLSKey)},
+		{"https_addr", str(&c.HTTPSAddr)},
+		{"rtmps_addr", str(&c.RTMPSAddr)},
+		{"http_header_timeout", dur(&c.HTTPHeaderTimeout)},
+		{"http_body_timeout", dur(&c.HTTPBodyTimeout)},
+		{"http_write_timeout", dur(&c.HTTPWriteTimeout)},
+		{"http_idle_timeout", dur(&c.HTTPIdleTimeout)},
+		{"http_max_conns_per_ip", num(&c.HTTPMaxConnsPerIP)},
+		{"rtmp_max_conns_per_ip", num(&c.RTMPMaxConnsPerIP)},
+		{"conn_limit_exempt", func(v string) error { c.ConnLimitExempt = splitList(v); return nil }},
 	}
 }
 
