@@ -39,6 +39,9 @@ type Config struct {
 	RTMPWriteMerge Duration `toml:"rtmp_write_merge"`
 	// GracePeriod is how long a live stream waits for its publisher to reconnect.
 	GracePeriod Duration `toml:"grace_period"`
+	// RelayLinger is how long an edge keeps pulling a stream from its origin node after
+	// its last viewer left (cluster mode). 0: the default, 10 s.
+	RelayLinger Duration `toml:"relay_linger"`
 	// HLSSegmentDuration is the target duration of live HLS segments.
 	HLSSegmentDuration Duration `toml:"hls_segment_duration"`
 	// HLSPlaylistSize is the number of segments in a live playlist.
@@ -62,6 +65,9 @@ type Config struct {
 	PublishAuth PublishAuth `toml:"publish_auth"`
 	// RecordingsS3, when its endpoint is set, stores recordings in S3 (see RecordingsS3).
 	RecordingsS3 RecordingsS3 `toml:"recordings_s3"`
+
+	// Network hardening: TLS, HTTP timeouts and connection limits (see net.go).
+	Net
 }
 
 // Webhook is one endpoint that receives events.
@@ -92,12 +98,14 @@ func Default() Config {
 		LogFormat:          "text",
 		RTMPWriteMerge:     Duration(100 * time.Millisecond),
 		GracePeriod:        Duration(10 * time.Second),
+		RelayLinger:        Duration(10 * time.Second),
 		HLSSegmentDuration: Duration(time.Second),
 		HLSPlaylistSize:    6,
 		ShutdownTimeout:    Duration(10 * time.Second),
 		StatAllow:          []string{"127.0.0.0/8", "::1/128"},
 		RecordingMinFreeMB: 1024,
 		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
+		Net:                defaultNet(),
 	}
 }
 
@@ -192,6 +200,9 @@ func (c *Config) Validate() error {
 	if c.GracePeriod < 0 {
 		errs = append(errs, errors.New("grace_period: must not be negative"))
 	}
+	if c.RelayLinger < 0 || c.RelayLinger > Duration(time.Hour) {
+		errs = append(errs, errors.New("relay_linger: must be between 0 (the default) and 1h"))
+	}
 	if c.HLSSegmentDuration < Duration(200*time.Millisecond) || c.HLSSegmentDuration > Duration(30*time.Second) {
 		errs = append(errs, errors.New("hls_segment_duration: must be between 200ms and 30s"))
 	}
@@ -221,6 +232,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
 	errs = append(errs, c.RecordingsS3.validate()...)
+	errs = append(errs, c.Net.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -253,6 +265,7 @@ func (c *Config) fields() []field {
 		{"log_format", str(&c.LogFormat)},
 		{"rtmp_write_merge", dur(&c.RTMPWriteMerge)},
 		{"grace_period", dur(&c.GracePeriod)},
+		{"relay_linger", dur(&c.RelayLinger)},
 		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
 		{"hls_playlist_size", num(&c.HLSPlaylistSize)},
 		{"shutdown_timeout", dur(&c.ShutdownTimeout)},
@@ -261,6 +274,17 @@ func (c *Config) fields() []field {
 		{"recordings_user_quota_mb", num(&c.RecordingsUserQuotaMB)},
 		{"recording_min_free_mb", num(&c.RecordingMinFreeMB)},
 		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
+		{"tls_cert", str(&c.TLSCert)},
+		{"tls_key", str(&c.TLSKey)},
+		{"https_addr", str(&c.HTTPSAddr)},
+		{"rtmps_addr", str(&c.RTMPSAddr)},
+		{"http_header_timeout", dur(&c.HTTPHeaderTimeout)},
+		{"http_body_timeout", dur(&c.HTTPBodyTimeout)},
+		{"http_write_timeout", dur(&c.HTTPWriteTimeout)},
+		{"http_idle_timeout", dur(&c.HTTPIdleTimeout)},
+		{"http_max_conns_per_ip", num(&c.HTTPMaxConnsPerIP)},
+		{"rtmp_max_conns_per_ip", num(&c.RTMPMaxConnsPerIP)},
+		{"conn_limit_exempt", func(v string) error { c.ConnLimitExempt = splitList(v); return nil }},
 	}, c.s3Fields()...)
 }
 
