@@ -26,11 +26,11 @@ const audioKbps = 128
 
 // plan is what one ffmpeg run makes: the renditions that fit the source.
 type plan struct {
-	rungs    []planned
-	video    int  // source track index of the video (-1: none)
-	audio    int  // source track index of the audio (-1: none)
-	copyAAC  bool // the source audio is AAC: renditions copy it
-	srcWidth int
+	rungs     []planned
+	video     int  // source track index of the video (-1: none)
+	audio     int  // source track index of the audio (-1: none)
+	copyAAC   bool // the source audio is AAC: renditions copy it
+	srcWidth  int
 	srcHeight int
 }
 
