@@ -28,6 +28,7 @@ import (
 	"github.com/onair/onair/internal/stats"
 	"github.com/onair/onair/internal/stats/source"
 	"github.com/onair/onair/internal/store"
+	"github.com/onair/onair/internal/transcode"
 	"github.com/onair/onair/internal/vod"
 	"github.com/onair/onair/internal/web"
 	"github.com/onair/onair/internal/webhook"
@@ -61,6 +62,7 @@ type Server struct {
 	vod           *vod.Server
 	stats         *stats.Collector
 	webhooks      *webhook.Dispatcher
+	transcode     *transcode.Manager
 	web           *web.Server
 	http          *http.Server
 	httpLn        net.Listener
@@ -200,6 +202,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start vod: %w", err)
 	}
 
+	if err := s.startTranscode(); err != nil {
+		return err
+	}
 	s.hls = &hls.Server{
 		Hub:             s.hub,
 		CMAF:            s.cmaf,
@@ -210,6 +215,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Viewers:         hlsViewers,
 		OnRequest:       s.stats.ObserveHLS,
 		OnSegment:       s.stats.ObserveTSSegment,
+		Renditions:      s.hlsRenditions,
 	}
 	if err := s.hls.Start(); err != nil {
 		return fmt.Errorf("start hls: %w", err)
@@ -277,6 +283,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		HLS:              s.hls,
 		DASH:             s.dash,
 		EndStream:        s.hub.End,
+		Transcoding:      s.transcodeStatus,
 		Version:          Version,
 	}
 	if c.PublicRTMPURL != "" {
@@ -338,6 +345,9 @@ func (s *Server) close() {
 	}
 	if s.rtmp != nil {
 		s.rtmp.Close()
+	}
+	if s.transcode != nil {
+		s.transcode.Close() // before the hub: children are killed, not left to finish
 	}
 	if s.hub != nil {
 		s.hub.Close()
