@@ -227,6 +227,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Logger:        s.Logger.With("component", "dash"),
 		Viewers:       dashViewers,
 		OnRequest:     s.stats.ObserveDASH,
+		Renditions:    s.dashRenditions,
 	}
 	if err := s.dash.Start(); err != nil {
 		return fmt.Errorf("start dash: %w", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onair/onair/internal/bus"
+	"github.com/onair/onair/internal/dash"
 	"github.com/onair/onair/internal/hls"
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/transcode"
@@ -95,6 +96,17 @@ func (s *Server) hlsRenditions(name string) []hls.Rendition {
 			bw += 128000 // the audio beside the video
 		}
 		out[i] = hls.Rendition{Name: r.Name, Stream: r.Stream, Width: r.Width, Height: r.Height, Bandwidth: bw}
+	}
+	return out
+}
+
+// dashRenditions lists a stream's video renditions for the DASH manifest.
+func (s *Server) dashRenditions(name string) []dash.Rendition {
+	var out []dash.Rendition
+	for _, r := range s.transcode.Renditions(name) {
+		if r.Height > 0 {
+			out = append(out, dash.Rendition{Name: r.Name, Stream: r.Stream, Bandwidth: r.Kbps * 1000})
+		}
 	}
 	return out
 }

@@ -77,6 +77,11 @@ func TestTranscodeLadder(t *testing.T) {
 	require.ElementsMatch(t, []string{"256x144", "audio:aac"}, sizes(probe("144p/stream.m3u8")))
 	require.ElementsMatch(t, []string{"audio:aac"}, sizes(probe("audio/stream.m3u8")))
 
+	// DASH lists the 144p video beside the source's.
+	_, mpd, _ := getBody(t, ts.httpURL("/dash/alice/index.mpd"))
+	require.Contains(t, mpd, `<Representation id="144p"`)
+	require.Contains(t, mpd, `width="256" height="144"`)
+
 	// The renditions are not channels of their own.
 	var list []onair.LiveStream
 	require.NoError(t, getJSON(ts.httpURL("/api/v1/streams"), &list))
