@@ -15,6 +15,7 @@ type llParams struct {
 	target     int           // EXT-X-TARGETDURATION, seconds
 	partTarget time.Duration // PART-TARGET, whole milliseconds
 	skipUntil  time.Duration // CAN-SKIP-UNTIL; 0 when delta updates are not offered
+	wallShift  time.Duration // added to EXT-X-PROGRAM-DATE-TIME (a rendition: see Server.wallShift)
 }
 
 // llParamsOf derives the playlist-wide values from a State: TARGETDURATION covers the
@@ -93,7 +94,7 @@ func renderLL(st *cmafstream.State, id string, p llParams, skip bool) []byte {
 			writeMap(&b, id, sg.Init)
 			prevInit = sg.Init
 		}
-		writePDT(&b, sg.Wall)
+		writePDT(&b, sg.Wall.Add(p.wallShift))
 		if sg.End() > partsFrom {
 			for _, pt := range sg.Parts {
 				writePart(&b, id, pt)
@@ -114,7 +115,7 @@ func renderLL(st *cmafstream.State, id string, p llParams, skip bool) []byte {
 		if in := st.Open[0].Init; in != prevInit {
 			writeMap(&b, id, in)
 		}
-		writePDT(&b, st.Open[0].Wall)
+		writePDT(&b, st.Open[0].Wall.Add(p.wallShift))
 		for _, pt := range st.Open {
 			writePart(&b, id, pt)
 		}

@@ -194,6 +194,47 @@ func (s *Server) renderLadder(hs *hub.Stream, st *cmafstream.State, rs []Renditi
 	return renderMultivariant(vs...)
 }
 
+// maxWallShift bounds the correction of a rendition's wall clock: more means the two
+// timelines are not the same (a reconnect moved one), and nothing is corrected.
+const maxWallShift = 10 * time.Second
+
+// wallShift returns how far to move the wall clock (EXT-X-PROGRAM-DATE-TIME) of the
+// rendition stream name so that it matches its source's. Both share one media timeline,
+// but each segmenter anchors its wall clock when it starts segmenting, the rendition's
+// later by the transcoding delay; players align levels by PROGRAM-DATE-TIME. Zero for a
+// stream that is not a rendition.
+func (s *Server) wallShift(name string, st *cmafstream.State) time.Duration {
+	src, _, ok := strings.Cut(name, "~")
+	if !ok || s.CMAF == nil {
+		return 0
+	}
+	ra, ok := wallAnchor(st)
+	if !ok {
+		return 0
+	}
+	cs, err := s.CMAF.Stream(src)
+	if err != nil {
+		return 0
+	}
+	sa, ok := wallAnchor(cs.State())
+	if d := sa.Sub(ra); ok && d > -maxWallShift && d < maxWallShift {
+		return d
+	}
+	return 0
+}
+
+// wallAnchor is the wall clock time of media time 0 in the newest segment's session.
+func wallAnchor(st *cmafstream.State) (time.Time, bool) {
+	if st == nil {
+		return time.Time{}, false
+	}
+	sg := st.Last()
+	if sg == nil || sg.Wall.IsZero() {
+		return time.Time{}, false
+	}
+	return sg.Wall.Add(-sg.Start), true
+}
+
 // measured describes the variant of a CMAF stream from its segments of init in.
 func measured(st *cmafstream.State, in *cmafstream.Init) variant {
 	var same []*cmafstream.Segment
@@ -342,6 +383,7 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, name
 		// Any answer to this URL satisfies it for good: shared caches may keep it.
 		cache = "public, max-age=" + strconv.Itoa(3*p.target)
 	}
+	p.wallShift = s.wallShift(name, st)
 	b := st.Memo(llKey{skip: d.skip && !st.Ended}, func() any {
 		return renderLL(st, cs.ID(), p, d.skip && !st.Ended)
 	}).([]byte)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/onair/onair/internal/cmafstream"
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/testutil"
 )
@@ -76,4 +77,45 @@ func TestLLLadder(t *testing.T) {
 	e.srv.FirstSegmentWait = 100 * time.Millisecond
 	res, _ = e.get(t, "/hls/alice/720p/stream.m3u8")
 	require.Equal(t, 404, res.StatusCode)
+}
+
+// TestLLRenditionWallClock: a rendition that runs behind its source (as a transcoder
+// does) still dates each media time like the source does, so players switching levels by
+// EXT-X-PROGRAM-DATE-TIME land on the same picture.
+func TestLLRenditionWallClock(t *testing.T) {
+	med := testutil.MustMedia(t, "h264_aac")
+	e := MustLLEnv(t, 5*time.Second, nil)
+	e.startPublish(t, "alice", med, testutil.PublishOpts{Speed: 1, Loops: 20})
+	_, _ = e.get(t, "/hls/alice/stream.m3u8") // starts the source's segmenter
+	time.Sleep(500 * time.Millisecond)
+	p, err := e.reg.PublishFrom("alice~low", med.Tracks, hub.SourceDerived)
+	require.NoError(t, err)
+	go func() { _ = testutil.PublishMedia(t.Context(), p, med, testutil.PublishOpts{Speed: 1, Loops: 20}) }()
+
+	res, body := e.get(t, "/hls/alice/low/stream.m3u8")
+	require.Equal(t, 200, res.StatusCode)
+	low := RequireLLPlaylist(t, body)
+	_, body = e.get(t, "/hls/alice/stream.m3u8")
+	src := RequireLLPlaylist(t, body)
+	lcs, err := e.srv.CMAF.Stream("alice~low")
+	require.NoError(t, err)
+	scs, err := e.srv.CMAF.Stream("alice")
+	require.NoError(t, err)
+	startOf := func(st *cmafstream.State, seq uint64) time.Duration {
+		sg := st.Segment(seq)
+		require.NotNil(t, sg, "segment %d", seq)
+		return sg.Start
+	}
+	matched := 0
+	for _, ls := range low.segs {
+		for _, ss := range src.segs {
+			if startOf(lcs.State(), ls.seq) == startOf(scs.State(), ss.seq) {
+				d := ls.pdt.Sub(ss.pdt)
+				require.Less(t, d.Abs(), 30*time.Millisecond, "segment at %v: rendition dated %v after the source",
+					startOf(lcs.State(), ls.seq), d)
+				matched++
+			}
+		}
+	}
+	require.Positive(t, matched, "no segment of the rendition starts where one of the source does")
 }
