@@ -69,11 +69,17 @@ func TestBrowserSwitchesLevels(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, lv.Heights, 180, "the source is a level: %+v", lv)
 	require.Contains(t, lv.Heights, 144, "the 144p rendition is a level: %+v", lv)
-	// Unthrottled on loopback, hls.js climbs to the source.
+	// Start from the source: chosen by hand (on a busy machine hls.js's own estimate may
+	// stay low), then back to automatic choice, which the throttling must drive down.
+	_, err = chromedp.Run(tab, chromedp.Evaluate[bool](`(() => { const h = window.onairPlayer.hls;
+  h.currentLevel = h.levels.findIndex(l => l.height === 180); return true; })()`))
+	require.NoError(t, err)
 	lv, err = chromedp.Run(tab, chromedp.Poll[hlsLevels](
 		`(() => { const l = `+hlsLevelsJS+`; return l.height === 180 ? l : null; })()`,
 		chromedp.WithPollingTimeout(45*time.Second), chromedp.WithPollingInterval(500*time.Millisecond)))
 	require.NoError(t, err, "hls.js never played the source: %+v", mustPlayerState(t, tab))
+	_, err = chromedp.Run(tab, chromedp.Evaluate[bool](`(() => { window.onairPlayer.hls.loadLevel = -1; return true; })()`))
+	require.NoError(t, err)
 	t.Logf("levels before throttling: %+v", lv)
 
 	_, err = chromedp.Run(tab, chromedp.Evaluate[bool](`(() => { const h = window.onairPlayer.hls; window.__ev = [];
