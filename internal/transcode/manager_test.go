@@ -199,3 +199,24 @@ func TestManagerWithoutFFmpeg(t *testing.T) {
 	require.Empty(t, m.Status())
 	require.Empty(t, m.Renditions("alice"))
 }
+
+// TestManagerHardwareFallback asks for NVENC on a machine without an NVIDIA GPU: ffmpeg
+// fails to open the encoder, and the transcoder goes on with libx264.
+func TestManagerHardwareFallback(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	if _, err := os.Stat("/dev/nvidia0"); err == nil {
+		t.Skip("this machine has an NVIDIA GPU: NVENC would work")
+	}
+	reg := startSource(t, "alice")
+	m := &Manager{Hub: reg, Ladder: []Rung{{Name: "144p", Height: 144}}, Encoder: EncoderNVENC, Preset: "ultrafast",
+		RestartMin: 100 * time.Millisecond, Logger: testLogger()}
+	require.NoError(t, m.Start())
+	t.Cleanup(m.Close)
+	m.Transcode("alice")
+	tracks := waitUnits(t, reg, "alice~144p", 10)
+	require.Equal(t, 144, tracks[0].Height)
+	st := m.Status()
+	require.Len(t, st, 1)
+	require.Equal(t, EncoderX264, st[0].Encoder)
+	require.Zero(t, st[0].Restarts, "a fallback is not a restart")
+}
