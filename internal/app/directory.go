@@ -20,6 +20,9 @@ func (d *directory) LiveStreams() []onair.LiveStream {
 	streams := d.hub.Streams()
 	out := make([]onair.LiveStream, 0, len(streams))
 	for _, st := range streams {
+		if st.Source() == hub.SourceDerived {
+			continue // a transcoded rendition is part of its source's stream
+		}
 		out = append(out, d.liveStream(st.Info()))
 	}
 	return out
@@ -27,7 +30,7 @@ func (d *directory) LiveStreams() []onair.LiveStream {
 
 func (d *directory) LiveStream(name string) (onair.LiveStream, bool) {
 	st := d.hub.Stream(name)
-	if st == nil {
+	if st == nil || st.Source() == hub.SourceDerived {
 		return onair.LiveStream{}, false
 	}
 	return d.liveStream(st.Info()), true

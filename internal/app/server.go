@@ -29,6 +29,7 @@ import (
 	"github.com/onair/onair/internal/stats"
 	"github.com/onair/onair/internal/stats/source"
 	"github.com/onair/onair/internal/store"
+	"github.com/onair/onair/internal/transcode"
 	"github.com/onair/onair/internal/vod"
 	"github.com/onair/onair/internal/web"
 	"github.com/onair/onair/internal/webhook"
@@ -63,6 +64,7 @@ type Server struct {
 	vod           *vod.Server
 	stats         *stats.Collector
 	webhooks      *webhook.Dispatcher
+	transcode     *transcode.Manager
 	web           *web.Server
 	http          *http.Server
 	httpLn        net.Listener
@@ -206,6 +208,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start vod: %w", err)
 	}
 
+	if err := s.startTranscode(); err != nil {
+		return err
+	}
 	s.hls = &hls.Server{
 		Hub:             s.hub,
 		CMAF:            s.cmaf,
@@ -216,6 +221,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Viewers:         hlsViewers,
 		OnRequest:       s.stats.ObserveHLS,
 		OnSegment:       s.stats.ObserveTSSegment,
+		Renditions:      s.hlsRenditions,
 	}
 	if err := s.hls.Start(); err != nil {
 		return fmt.Errorf("start hls: %w", err)
@@ -227,6 +233,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Logger:        s.Logger.With("component", "dash"),
 		Viewers:       dashViewers,
 		OnRequest:     s.stats.ObserveDASH,
+		Renditions:    s.dashRenditions,
 	}
 	if err := s.dash.Start(); err != nil {
 		return fmt.Errorf("start dash: %w", err)
@@ -283,6 +290,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		HLS:              s.hls,
 		DASH:             s.dash,
 		EndStream:        s.hub.End,
+		Transcoding:      s.transcodeStatus,
 		Version:          Version,
 	}
 	if c.PublicRTMPURL != "" {
@@ -334,6 +342,9 @@ func (s *Server) close() {
 	}
 	if s.relay != nil {
 		s.relay.Close()
+	}
+	if s.transcode != nil {
+		s.transcode.Close() // before the hub: children are killed, not left to finish
 	}
 	if s.hub != nil {
 		s.hub.Close()

@@ -68,6 +68,26 @@ type Config struct {
 
 	// Network hardening: TLS, HTTP timeouts and connection limits (see net.go).
 	Net
+	// Transcode is the adaptive bit rate ladder made by ffmpeg (file, or ONAIR_TRANSCODE_ENABLED).
+	Transcode Transcode `toml:"transcode"`
+}
+
+// Transcode configures the transcoding ladder (see docs/transcoding.md).
+type Transcode struct {
+	// Enabled turns transcoding on for the site; each channel can still turn it off.
+	Enabled bool `toml:"enabled"`
+	// FFmpeg is the ffmpeg binary: a path, or a name looked up in PATH. Default: ffmpeg.
+	FFmpeg string `toml:"ffmpeg"`
+	// Ladder lists the renditions besides the source; video rungs not smaller than the
+	// source are skipped. Default: 720p, 480p, 360p, audio.
+	Ladder []Rung `toml:"ladder"`
+	// Encoder is the H.264 encoder: libx264, h264_nvenc or h264_vaapi. A hardware encoder
+	// that fails to start falls back to libx264. Default: libx264.
+	Encoder string `toml:"encoder"`
+	// Preset is the encoder preset (libx264: ultrafast … veryslow). Default: veryfast.
+	Preset string `toml:"preset"`
+	// VAAPIDevice is the render node for h264_vaapi. Default: /dev/dri/renderD128.
+	VAAPIDevice string `toml:"vaapi_device"`
 }
 
 // Webhook is one endpoint that receives events.
@@ -106,6 +126,13 @@ func Default() Config {
 		RecordingMinFreeMB: 1024,
 		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
 		Net:                defaultNet(),
+		Transcode: Transcode{
+			FFmpeg:      "ffmpeg",
+			Ladder:      []Rung{{Name: "720p", Height: 720}, {Name: "480p", Height: 480}, {Name: "360p", Height: 360}, {Name: "audio"}},
+			Encoder:     "libx264",
+			Preset:      "veryfast",
+			VAAPIDevice: "/dev/dri/renderD128",
+		},
 	}
 }
 
@@ -233,6 +260,24 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.RecordingsS3.validate()...)
 	errs = append(errs, c.Net.validate()...)
+	switch c.Transcode.Encoder {
+	case "libx264", "h264_nvenc", "h264_vaapi":
+	default:
+		errs = append(errs, fmt.Errorf("transcode.encoder: %q is not libx264, h264_nvenc or h264_vaapi", c.Transcode.Encoder))
+	}
+	if c.Transcode.FFmpeg == "" {
+		errs = append(errs, errors.New("transcode.ffmpeg: must not be empty"))
+	}
+	if strings.HasPrefix(c.Transcode.Preset, "-") {
+		errs = append(errs, fmt.Errorf("transcode.preset: %q is not a preset name", c.Transcode.Preset))
+	}
+	seen := make(map[string]bool)
+	for _, r := range c.Transcode.Ladder {
+		if seen[r.Name] {
+			errs = append(errs, fmt.Errorf("transcode.ladder: %s is listed twice", r.Name))
+		}
+		seen[r.Name] = true
+	}
 	return errors.Join(errs...)
 }
 
@@ -285,6 +330,14 @@ func (c *Config) fields() []field {
 		{"http_max_conns_per_ip", num(&c.HTTPMaxConnsPerIP)},
 		{"rtmp_max_conns_per_ip", num(&c.RTMPMaxConnsPerIP)},
 		{"conn_limit_exempt", func(v string) error { c.ConnLimitExempt = splitList(v); return nil }},
+		{"transcode_enabled", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			c.Transcode.Enabled = b
+			return nil
+		}},
 	}, c.s3Fields()...)
 }
 

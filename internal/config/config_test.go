@@ -139,3 +139,43 @@ prefix = "site/recordings"
 	c.RecordingsS3 = RecordingsS3{Bucket: "b"}
 	require.ErrorContains(t, c.Validate(), "recordings_s3.endpoint: must be set")
 }
+
+func TestTranscode(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "onair.toml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+[transcode]
+ladder = ["480p@900k", "240p", "audio@96k"]
+encoder = "h264_nvenc"
+`), 0o600))
+	c := Default()
+	require.NoError(t, Load(&c, file, []string{"ONAIR_TRANSCODE_ENABLED=true"}))
+	require.NoError(t, c.Validate())
+	require.True(t, c.Transcode.Enabled)
+	require.Equal(t, []Rung{{Name: "480p", Height: 480, Kbps: 900}, {Name: "240p", Height: 240}, {Name: "audio", Kbps: 96}},
+		c.Transcode.Ladder)
+	require.Equal(t, "h264_nvenc", c.Transcode.Encoder)
+	require.Equal(t, "veryfast", c.Transcode.Preset) // default kept
+
+	cases := []struct{ in, err string }{
+		{"720", `"720" is not a rendition`},
+		{"721p", `"721p" is not a rendition`},
+		{"0720p", `"0720p" is not a rendition`},
+		{"4320p", `"4320p" is not a rendition`},
+		{"720p@fast", `bit rate "fast"`},
+		{"audio@1k", `bit rate "1k"`},
+	}
+	for _, ca := range cases {
+		t.Run(ca.in, func(t *testing.T) {
+			_, err := ParseRung(ca.in)
+			require.ErrorContains(t, err, ca.err)
+		})
+	}
+
+	c = Default()
+	c.Transcode.Encoder = "x265"
+	c.Transcode.Ladder = append(c.Transcode.Ladder, Rung{Name: "720p", Height: 720})
+	err := c.Validate()
+	require.ErrorContains(t, err, `transcode.encoder: "x265"`)
+	require.ErrorContains(t, err, "transcode.ladder: 720p is listed twice")
+}

@@ -19,6 +19,7 @@ type mpdParams struct {
 	latency       time.Duration
 	updatePeriod  time.Duration
 	timeURL       string
+	renditions    []renditionState // transcoded renditions of the live session
 }
 
 // period is the part of the window in one publisher session.
@@ -151,7 +152,6 @@ func writeAdaptationSet(b *bytes.Buffer, st *cmafstream.State, pr *period, k int
 	p mpdParams, est, ato time.Duration,
 ) {
 	video := t.IsVideo()
-	ts := timescale(t)
 	b.WriteString(`    <AdaptationSet`)
 	attr(b, "id", strconv.Itoa(k))
 	if video {
@@ -161,14 +161,69 @@ func writeAdaptationSet(b *bytes.Buffer, st *cmafstream.State, pr *period, k int
 		attr(b, "contentType", "audio")
 		attr(b, "mimeType", "audio/mp4")
 	}
-	b.WriteString(` segmentAlignment="true" startWithSAP="1">` + "\n")
+	if video && pr.live && len(p.renditions) > 0 {
+		// Renditions cut their segments at the same key frames, but each from where its
+		// own segmenter started: segments need not line up one to one.
+		b.WriteString(` startWithSAP="1">` + "\n")
+	} else {
+		b.WriteString(` segmentAlignment="true" startWithSAP="1">` + "\n")
+	}
 
+	first := st.NextSeq
+	if len(pr.segments) > 0 {
+		first = pr.segments[0].Seq
+	}
+	spans := make([]span, 0, len(pr.segments)+1)
+	for _, sg := range pr.segments {
+		spans = append(spans, span{sg.Start, sg.End()})
+	}
+	if pr.open {
+		start := st.Open[0].Start
+		spans = append(spans, span{start, start + est})
+	}
+	suffix := "-t" + strconv.Itoa(k)
+	writeRepresentation(b, representation{
+		id: strconv.Itoa(k), track: t, bandwidth: trackBandwidth(pr.segments, k), origin: pr.origin, first: first,
+		init:  p.id + "-i" + strconv.Itoa(pr.init.Seq) + suffix + ".mp4",
+		media: p.id + "-$Number$" + suffix + ".m4s",
+		spans: spans, live: pr.live, ato: ato,
+	})
+	if video && pr.live {
+		for _, r := range p.renditions {
+			if rep, ok := r.representation(pr, p); ok {
+				writeRepresentation(b, rep)
+			}
+		}
+	}
+	b.WriteString("    </AdaptationSet>\n")
+}
+
+// span is a segment's start and end on the media timeline.
+type span struct{ start, end time.Duration }
+
+// representation is one Representation of an AdaptationSet.
+type representation struct {
+	id          string
+	track       *unit.Track
+	bandwidth   int
+	origin      time.Duration // media time at the Period start: presentationTimeOffset
+	first       uint64        // $Number$ of the first span
+	init, media string        // SegmentTemplate file names
+	spans       []span
+	live        bool // low-latency signalling for the segment being written
+	ato         time.Duration
+}
+
+func writeRepresentation(b *bytes.Buffer, r representation) {
+	t := r.track
+	video := t.IsVideo()
+	ts := timescale(t)
 	b.WriteString(`      <Representation`)
-	attr(b, "id", strconv.Itoa(k))
+	attr(b, "id", r.id)
 	if c := cmaf.Codec(t); c != "" {
 		attr(b, "codecs", c)
 	}
-	attr(b, "bandwidth", strconv.Itoa(max(trackBandwidth(pr.segments, k), 1)))
+	attr(b, "bandwidth", strconv.Itoa(max(r.bandwidth, 1)))
 	if video {
 		if w, h := cmaf.Resolution([]*unit.Track{t}); w > 0 && h > 0 {
 			attr(b, "width", strconv.Itoa(w))
@@ -184,19 +239,14 @@ func writeAdaptationSet(b *bytes.Buffer, st *cmafstream.State, pr *period, k int
 		b.WriteString("/>\n")
 	}
 
-	first := st.NextSeq
-	if len(pr.segments) > 0 {
-		first = pr.segments[0].Seq
-	}
-	suffix := "-t" + strconv.Itoa(k)
 	b.WriteString(`        <SegmentTemplate`)
 	attr(b, "timescale", strconv.FormatInt(ts, 10))
-	attr(b, "presentationTimeOffset", strconv.FormatInt(ticks(pr.origin, ts), 10))
-	attr(b, "startNumber", strconv.FormatUint(first, 10))
-	attr(b, "initialization", p.id+"-i"+strconv.Itoa(pr.init.Seq)+suffix+".mp4")
-	attr(b, "media", p.id+"-$Number$"+suffix+".m4s")
-	if pr.live {
-		attr(b, "availabilityTimeOffset", strconv.FormatFloat(ato.Seconds(), 'f', 3, 64))
+	attr(b, "presentationTimeOffset", strconv.FormatInt(ticks(r.origin, ts), 10))
+	attr(b, "startNumber", strconv.FormatUint(r.first, 10))
+	attr(b, "initialization", r.init)
+	attr(b, "media", r.media)
+	if r.live {
+		attr(b, "availabilityTimeOffset", strconv.FormatFloat(r.ato.Seconds(), 'f', 3, 64))
 		attr(b, "availabilityTimeComplete", "false")
 	}
 	b.WriteString(">\n          <SegmentTimeline>\n")
@@ -209,8 +259,8 @@ func writeAdaptationSet(b *bytes.Buffer, st *cmafstream.State, pr *period, k int
 	}
 	var els []sEl
 	next := int64(-1)
-	add := func(start, end time.Duration) {
-		t0, t1 := ticks(start, ts), ticks(end, ts)
+	for _, sp := range r.spans {
+		t0, t1 := ticks(sp.start, ts), ticks(sp.end, ts)
 		d := t1 - t0
 		if n := len(els); n > 0 && t0 == next && els[n-1].d == d {
 			els[n-1].r++
@@ -218,13 +268,6 @@ func writeAdaptationSet(b *bytes.Buffer, st *cmafstream.State, pr *period, k int
 			els = append(els, sEl{t: t0, d: d, gotoT: t0 != next})
 		}
 		next = t1
-	}
-	for _, sg := range pr.segments {
-		add(sg.Start, sg.End())
-	}
-	if pr.open {
-		start := st.Open[0].Start
-		add(start, start+est)
 	}
 	for _, e := range els {
 		b.WriteString(`            <S`)
@@ -237,7 +280,7 @@ func writeAdaptationSet(b *bytes.Buffer, st *cmafstream.State, pr *period, k int
 		}
 		b.WriteString("/>\n")
 	}
-	b.WriteString("          </SegmentTimeline>\n        </SegmentTemplate>\n      </Representation>\n    </AdaptationSet>\n")
+	b.WriteString("          </SegmentTimeline>\n        </SegmentTemplate>\n      </Representation>\n")
 }
 
 // trackBandwidth returns the peak bit rate of track k over segments, 0 when unknown.

@@ -88,6 +88,11 @@ type Server struct {
 	// reload periods. Default: nil.
 	Viewers ViewerSessions
 
+	// Renditions, when set, returns the transcoded renditions of a live stream: their
+	// video is listed beside the source's, and served under /dash/{name}/{rendition}/.
+	// Default: nil (the source only).
+	Renditions func(name string) []Rendition
+
 	// OnRequest, when set, is called after each request with the channel ("" when the
 	// path names none), the kind of request (RequestManifest, ...), the status, the body
 	// bytes written and the time the request took (a streamed segment's whole transfer).
@@ -166,8 +171,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, file, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	rendition := ""
+	if d, rest, found := strings.Cut(file, "/"); found && validRendition(d) {
+		rendition, file = d, rest // /dash/{name}/{rendition}/{file}: media of a rendition
+	}
 	if !ok || !strings.HasPrefix(p, "/") || onair.ValidateUsername(name) != nil || file == "" || strings.Contains(file, "/") {
 		httpError(w, http.StatusNotFound)
+		return
+	}
+	if rendition != "" {
+		f, ok := parseFileName(file)
+		if !ok {
+			httpError(w, http.StatusNotFound)
+			return
+		}
+		s.serveMedia(w, r, name+"~"+rendition, f)
 		return
 	}
 	if file == "index.mpd" {
@@ -215,16 +233,20 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request, name string) {
 		}
 		return
 	}
-	b := st.Memo(mpdKey{}, func() any {
-		return renderMPD(st, mpdParams{
-			id:            cs.ID(),
-			partTarget:    s.PartTarget,
-			segmentTarget: s.SegmentTarget,
-			latency:       s.Latency,
-			updatePeriod:  s.MinimumUpdatePeriod,
-			timeURL:       s.TimeURL,
-		})
-	}).([]byte)
+	params := mpdParams{
+		id:            cs.ID(),
+		partTarget:    s.PartTarget,
+		segmentTarget: s.SegmentTarget,
+		latency:       s.Latency,
+		updatePeriod:  s.MinimumUpdatePeriod,
+		timeURL:       s.TimeURL,
+	}
+	var b []byte
+	if params.renditions = s.renditionStates(name); len(params.renditions) > 0 {
+		b = renderMPD(st, params) // the renditions change on their own: no cache
+	} else {
+		b = st.Memo(mpdKey{}, func() any { return renderMPD(st, params) }).([]byte)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/dash+xml")
 	h.Set("Cache-Control", "no-cache")

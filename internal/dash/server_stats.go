@@ -45,10 +45,14 @@ func requestKind(r *http.Request) (channel, kind string) {
 		return "", RequestTime
 	}
 	name, file, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	rendition := false
+	if d, rest, found := strings.Cut(file, "/"); found && validRendition(d) {
+		file, rendition = rest, true
+	}
 	if !ok || !strings.HasPrefix(p, "/") || file == "" || strings.Contains(file, "/") || onair.ValidateUsername(name) != nil {
 		return "", RequestOther
 	}
-	if file == "index.mpd" {
+	if file == "index.mpd" && !rendition {
 		return name, RequestManifest
 	}
 	f, ok := parseFileName(file)

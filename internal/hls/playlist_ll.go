@@ -15,6 +15,7 @@ type llParams struct {
 	target     int           // EXT-X-TARGETDURATION, seconds
 	partTarget time.Duration // PART-TARGET, whole milliseconds
 	skipUntil  time.Duration // CAN-SKIP-UNTIL; 0 when delta updates are not offered
+	wallShift  time.Duration // added to EXT-X-PROGRAM-DATE-TIME (a rendition: see Server.wallShift)
 }
 
 // llParamsOf derives the playlist-wide values from a State: TARGETDURATION covers the
@@ -93,7 +94,7 @@ func renderLL(st *cmafstream.State, id string, p llParams, skip bool) []byte {
 			writeMap(&b, id, sg.Init)
 			prevInit = sg.Init
 		}
-		writePDT(&b, sg.Wall)
+		writePDT(&b, sg.Wall.Add(p.wallShift))
 		if sg.End() > partsFrom {
 			for _, pt := range sg.Parts {
 				writePart(&b, id, pt)
@@ -114,7 +115,7 @@ func renderLL(st *cmafstream.State, id string, p llParams, skip bool) []byte {
 		if in := st.Open[0].Init; in != prevInit {
 			writeMap(&b, id, in)
 		}
-		writePDT(&b, st.Open[0].Wall)
+		writePDT(&b, st.Open[0].Wall.Add(p.wallShift))
 		for _, pt := range st.Open {
 			writePart(&b, id, pt)
 		}
@@ -169,7 +170,7 @@ func ceilMillis(d time.Duration) time.Duration {
 	return time.Duration(math.Ceil(float64(d)/float64(time.Millisecond))) * time.Millisecond
 }
 
-// variant is the one variant stream of a multivariant playlist.
+// variant is one variant stream of a multivariant playlist.
 type variant struct {
 	uri       string
 	codecs    string
@@ -177,31 +178,40 @@ type variant struct {
 	height    int
 	bandwidth int
 	average   int
+	frameRate float64 // 0: not written
 }
 
-// renderMultivariant writes a multivariant playlist with one variant (RFC 8216bis 4.4.6.2).
-func renderMultivariant(v variant) []byte {
+// renderMultivariant writes a multivariant playlist with the given variants, best
+// first (RFC 8216bis 4.4.6.2).
+func renderMultivariant(vs ...variant) []byte {
 	var b bytes.Buffer
-	b.WriteString("#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=")
-	b.WriteString(strconv.Itoa(max(v.bandwidth, 1)))
-	if v.average > 0 {
-		b.WriteString(",AVERAGE-BANDWIDTH=")
-		b.WriteString(strconv.Itoa(v.average))
+	b.WriteString("#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	for _, v := range vs {
+		b.WriteString("#EXT-X-STREAM-INF:BANDWIDTH=")
+		b.WriteString(strconv.Itoa(max(v.bandwidth, 1)))
+		if v.average > 0 {
+			b.WriteString(",AVERAGE-BANDWIDTH=")
+			b.WriteString(strconv.Itoa(v.average))
+		}
+		if v.codecs != "" {
+			b.WriteString(",CODECS=\"")
+			b.WriteString(v.codecs)
+			b.WriteByte('"')
+		}
+		if v.width > 0 && v.height > 0 {
+			b.WriteString(",RESOLUTION=")
+			b.WriteString(strconv.Itoa(v.width))
+			b.WriteByte('x')
+			b.WriteString(strconv.Itoa(v.height))
+		}
+		if v.frameRate > 0 {
+			b.WriteString(",FRAME-RATE=")
+			b.WriteString(strconv.FormatFloat(v.frameRate, 'f', 3, 64))
+		}
+		b.WriteByte('\n')
+		b.WriteString(v.uri)
+		b.WriteByte('\n')
 	}
-	if v.codecs != "" {
-		b.WriteString(",CODECS=\"")
-		b.WriteString(v.codecs)
-		b.WriteByte('"')
-	}
-	if v.width > 0 && v.height > 0 {
-		b.WriteString(",RESOLUTION=")
-		b.WriteString(strconv.Itoa(v.width))
-		b.WriteByte('x')
-		b.WriteString(strconv.Itoa(v.height))
-	}
-	b.WriteByte('\n')
-	b.WriteString(v.uri)
-	b.WriteByte('\n')
 	return b.Bytes()
 }
 

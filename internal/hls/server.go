@@ -123,6 +123,11 @@ type Server struct {
 	// body bytes written and the time the request took. It must not block.
 	OnRequest func(channel, kind string, status int, bytes int64, elapsed time.Duration)
 
+	// Renditions, when set, returns the transcoded renditions of a live stream (see
+	// Rendition). The multivariant playlist then lists them after the source, each served
+	// under /hls/{name}/{rendition}/. Default: nil (the source only).
+	Renditions func(name string) []Rendition
+
 	// OnSegment, when set, is called by a TS muxer for each segment it finishes, with the
 	// time spent muxing it. It must not block.
 	OnSegment func(channel string, elapsed time.Duration)
@@ -255,6 +260,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.serveSegment(w, r, name, id, seq)
 		return
+	}
+	if dir != "" {
+		// A rendition is served like a stream of its own, from its derived hub stream.
+		if file == "index.m3u8" {
+			httpError(w, http.StatusNotFound)
+			return
+		}
+		name = renditionStream(name, dir)
 	}
 	switch file {
 	case "index.m3u8":
@@ -408,6 +421,8 @@ func splitPath(p string) (name, dir, file string, ok bool) {
 	}
 	if rest, found := strings.CutPrefix(file, "ts/"); found {
 		dir, file = "ts", rest
+	} else if d, rest, found := strings.Cut(file, "/"); found && validRendition(d) {
+		dir, file = d, rest // a rendition: /hls/{name}/{rendition}/stream.m3u8, …
 	}
 	if file == "" || strings.Contains(file, "/") {
 		return "", "", "", false

@@ -3,6 +3,7 @@ package hls
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/onair/onair/internal/cmaf"
 	"github.com/onair/onair/internal/cmafstream"
+	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/unit"
 )
 
@@ -118,20 +120,141 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, name 
 		return
 	}
 	in := st.Segments[len(st.Segments)-1].Init
-	b := in.Memo(multivariantKy{}, func() any {
-		win := st.Window()
-		var same []*cmafstream.Segment
-		for _, sg := range win {
-			if sg.Init == in {
-				same = append(same, sg)
-			}
+	if s.Renditions != nil {
+		if rs := s.Renditions(name); len(rs) > 0 {
+			writePlaylist(w, r, s.withSession(s.renderLadder(hs, st, rs), r), "no-cache")
+			return
 		}
-		peak, avg := bitrates(len(same), func(i int) (int, time.Duration) { return same[i].Size, same[i].Duration })
-		v := variant{uri: "stream.m3u8", codecs: cmaf.Codecs(in.Tracks), bandwidth: peak, average: avg}
-		v.width, v.height = cmaf.Resolution(in.Tracks)
+	}
+	b := in.Memo(multivariantKy{}, func() any {
+		v := measured(st, in)
+		v.uri = "stream.m3u8"
 		return renderMultivariant(v)
 	}).([]byte)
 	writePlaylist(w, r, s.withSession(b, r), "no-cache")
+}
+
+// Rendition is a transcoded rendition of a live stream: another hub stream, on the
+// source's timeline, served under /hls/{name}/{Name}/.
+type Rendition struct {
+	// Name is the path element: "720p", "audio" (lowercase letters and digits).
+	Name string
+	// Stream is the hub stream that carries it.
+	Stream string
+	// Width and Height are its picture size (0 for audio only).
+	Width, Height int
+	// Bandwidth is its expected peak bit rate (bit/s), used until segments are measured.
+	Bandwidth int
+}
+
+// validRendition reports whether d can name a rendition directory.
+func validRendition(d string) bool {
+	if d == "" || len(d) > 16 {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if c := d[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// renditionStream is the hub stream of rendition dir of stream name (see transcode.StreamName).
+func renditionStream(name, dir string) string { return name + "~" + dir }
+
+// renderLadder renders the multivariant playlist of a transcoded stream: the source,
+// then each rendition. A rendition's segmenter is started here, so that its playlist is
+// ready when a player switches to it; until it has segments, its BANDWIDTH is the
+// configured one and CODECS come from its hub tracks.
+func (s *Server) renderLadder(hs *hub.Stream, st *cmafstream.State, rs []Rendition) []byte {
+	in := st.Segments[len(st.Segments)-1].Init
+	src := measured(st, in)
+	src.uri = "stream.m3u8"
+	src.frameRate = frameRate(hs)
+	vs := []variant{src}
+	for _, r := range rs {
+		if !validRendition(r.Name) || r.Stream != renditionStream(hs.Name(), r.Name) {
+			continue
+		}
+		rh := s.Hub.Stream(r.Stream)
+		if rh == nil {
+			continue
+		}
+		v := variant{bandwidth: r.Bandwidth, width: r.Width, height: r.Height, codecs: cmaf.Codecs(rh.Tracks())}
+		if cs, err := s.CMAF.Stream(r.Stream); err == nil {
+			if rst := cs.State(); rst != nil && len(rst.Segments) > 0 {
+				v = measured(rst, rst.Segments[len(rst.Segments)-1].Init)
+			}
+		}
+		v.uri = r.Name + "/stream.m3u8"
+		v.frameRate = frameRate(rh)
+		vs = append(vs, v)
+	}
+	return renderMultivariant(vs...)
+}
+
+// maxWallShift bounds the correction of a rendition's wall clock: more means the two
+// timelines are not the same (a reconnect moved one), and nothing is corrected.
+const maxWallShift = 10 * time.Second
+
+// wallShift returns how far to move the wall clock (EXT-X-PROGRAM-DATE-TIME) of the
+// rendition stream name so that it matches its source's. Both share one media timeline,
+// but each segmenter anchors its wall clock when it starts segmenting, the rendition's
+// later by the transcoding delay; players align levels by PROGRAM-DATE-TIME. Zero for a
+// stream that is not a rendition.
+func (s *Server) wallShift(name string, st *cmafstream.State) time.Duration {
+	src, _, ok := strings.Cut(name, "~")
+	if !ok || s.CMAF == nil {
+		return 0
+	}
+	ra, ok := wallAnchor(st)
+	if !ok {
+		return 0
+	}
+	cs, err := s.CMAF.Stream(src)
+	if err != nil {
+		return 0
+	}
+	sa, ok := wallAnchor(cs.State())
+	if d := sa.Sub(ra); ok && d > -maxWallShift && d < maxWallShift {
+		return d
+	}
+	return 0
+}
+
+// wallAnchor is the wall clock time of media time 0 in the newest segment's session.
+func wallAnchor(st *cmafstream.State) (time.Time, bool) {
+	if st == nil {
+		return time.Time{}, false
+	}
+	sg := st.Last()
+	if sg == nil || sg.Wall.IsZero() {
+		return time.Time{}, false
+	}
+	return sg.Wall.Add(-sg.Start), true
+}
+
+// measured describes the variant of a CMAF stream from its segments of init in.
+func measured(st *cmafstream.State, in *cmafstream.Init) variant {
+	var same []*cmafstream.Segment
+	for _, sg := range st.Window() {
+		if sg.Init == in {
+			same = append(same, sg)
+		}
+	}
+	peak, avg := bitrates(len(same), func(i int) (int, time.Duration) { return same[i].Size, same[i].Duration })
+	v := variant{codecs: cmaf.Codecs(in.Tracks), bandwidth: peak, average: avg}
+	v.width, v.height = cmaf.Resolution(in.Tracks)
+	return v
+}
+
+// frameRate is the measured frame rate of a video stream (0 when unknown or audio only).
+func frameRate(hs *hub.Stream) float64 {
+	if hs == nil || !hasVideo(hs.Tracks()) {
+		return 0
+	}
+	return math.Round(hs.Info().FPS*1000) / 1000
 }
 
 func (s *Server) serveTSMultivariant(w http.ResponseWriter, r *http.Request, name string) {
@@ -260,6 +383,7 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, name
 		// Any answer to this URL satisfies it for good: shared caches may keep it.
 		cache = "public, max-age=" + strconv.Itoa(3*p.target)
 	}
+	p.wallShift = s.wallShift(name, st)
 	b := st.Memo(llKey{skip: d.skip && !st.Ended}, func() any {
 		return renderLL(st, cs.ID(), p, d.skip && !st.Ended)
 	}).([]byte)

@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"bytes"
 	"net/http"
 	"time"
 )
@@ -91,19 +92,27 @@ func setTarget(w http.ResponseWriter, seconds int) {
 	}
 }
 
-// withSession returns a copy of the multivariant playlist b whose variant URI (its last
-// line) carries the viewer's session id: the request's own, or a new one. Without
-// Viewers, b is returned as it is.
+// withSession returns a copy of the multivariant playlist b whose variant URIs (the
+// lines that are not tags) carry the viewer's session id: the request's own, or a new
+// one. Without Viewers, b is returned as it is.
 func (s *Server) withSession(b []byte, r *http.Request) []byte {
 	if s.Viewers == nil || len(b) == 0 || b[len(b)-1] != '\n' {
 		return b
 	}
 	id := s.Viewers.SessionID(r.URL.Query().Get(sessionParam))
-	out := make([]byte, 0, len(b)+len(sessionParam)+len(id)+2)
-	out = append(out, b[:len(b)-1]...)
-	out = append(out, '?')
-	out = append(out, sessionParam...)
-	out = append(out, '=')
-	out = append(out, id...)
-	return append(out, '\n')
+	out := make([]byte, 0, len(b)+4*(len(sessionParam)+len(id)+2))
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b[:i]
+		b = b[i+1:]
+		out = append(out, line...)
+		if len(line) > 0 && line[0] != '#' {
+			out = append(out, '?')
+			out = append(out, sessionParam...)
+			out = append(out, '=')
+			out = append(out, id...)
+		}
+		out = append(out, '\n')
+	}
+	return out
 }

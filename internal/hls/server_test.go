@@ -613,7 +613,11 @@ func TestSplitPath(t *testing.T) {
 		{"hls/alice/index.m3u8", "", "", "", false},
 		{"/hls/al/index.m3u8", "", "", "", false},
 		{"/hls/ALICE/index.m3u8", "", "", "", false},
-		{"/hls/alice/a/b", "", "", "", false},
+		{"/hls/alice/720p/stream.m3u8", "alice", "720p", "stream.m3u8", true},
+		{"/hls/alice/Audio/stream.m3u8", "", "", "", false},
+		{"/hls/alice/a~b/stream.m3u8", "", "", "", false},
+		{"/hls/alice/720p/a/b", "", "", "", false},
+		{"/hls/alice/720p/", "", "", "", false},
 		{"/hls/alice/ts/a/b", "", "", "", false},
 		{"/hls/api/index.m3u8", "", "", "", false},
 	}

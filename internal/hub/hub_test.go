@@ -315,3 +315,29 @@ func TestSourceAndLookup(t *testing.T) {
 	require.Equal(t, "relay", st.Source().String())
 	require.Empty(t, started)
 }
+
+func TestDerivedKeepsTimeline(t *testing.T) {
+	r := mustRegistry(t, time.Second, 16)
+	p, err := r.PublishFrom("alice~720p", testTracks, SourceDerived)
+	require.NoError(t, err)
+	rd, err := p.Stream().AddReader("test")
+	require.NoError(t, err)
+	defer rd.Close()
+	require.NoError(t, p.WriteUnit(video(10*time.Second, true)))
+	p.Close()
+	// A restarted child continues on the same timeline; one going back is moved after.
+	p, err = r.PublishFrom("alice~720p", testTracks, SourceDerived)
+	require.NoError(t, err)
+	require.NoError(t, p.WriteUnit(video(12*time.Second, true)))
+	p.Close()
+	p, err = r.PublishFrom("alice~720p", testTracks, SourceDerived)
+	require.NoError(t, err)
+	require.NoError(t, p.WriteUnit(video(5*time.Second, true)))
+	var dts []time.Duration
+	for _, ev := range readN(t, rd, 6) {
+		if ev.Unit != nil {
+			dts = append(dts, ev.Unit.DTS)
+		}
+	}
+	require.Equal(t, []time.Duration{10 * time.Second, 12 * time.Second, 12*time.Second + 100*time.Millisecond}, dts)
+}

@@ -50,6 +50,8 @@ const (
 	// SourceRelay is a stream pulled from its origin node in a cluster.
 	SourceRelay
 	// SourceDerived is made on this node from another stream (a transcoded rendition).
+	// Its units keep their timestamps (the other stream's timeline) instead of starting
+	// at 0, unless they would go back before an earlier session's.
 	SourceDerived
 )
 
@@ -193,6 +195,11 @@ func (s *Stream) write(p *Publisher, u *unit.Unit) error {
 			base = s.maxDTS + 100*time.Millisecond
 		}
 		s.offset = base - u.DTS
+		if s.source == SourceDerived && u.DTS >= base {
+			// A derived stream keeps the timestamps of the stream it is made from, so that
+			// both share one timeline (a transcoded rendition lines up with its source).
+			s.offset = 0
+		}
 		s.offsetSet = true
 	}
 	u.DTS += s.offset

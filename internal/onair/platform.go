@@ -93,6 +93,9 @@ type ChannelUpdate struct {
 	Tags        *[]string
 	// Recording turns recording of future broadcasts on or off.
 	Recording *bool
+	// Transcode turns the adaptive bit rate ladder of future broadcasts on or off (when
+	// the site transcodes).
+	Transcode *bool
 }
 
 // Limits on channel settings.
@@ -109,6 +112,7 @@ type ChannelInfo struct {
 	Channel
 	Tags      []string
 	Recording bool
+	Transcode bool
 	Followers int
 }
 

@@ -11,12 +11,12 @@ import (
 )
 
 // channelInfoColumns are the columns scanChannelInfo reads, from a table aliased c.
-const channelInfoColumns = channelColumns + `, c.recording, (SELECT COUNT(*) FROM follows f WHERE f.channel_id = c.id)`
+const channelInfoColumns = channelColumns + `, c.recording, c.transcode, (SELECT COUNT(*) FROM follows f WHERE f.channel_id = c.id)`
 
 // scanChannelInfo scans channelInfoColumns. Tags are left empty for loadTags.
 func scanChannelInfo(row rowScanner) (*onair.ChannelInfo, error) {
 	info := &onair.ChannelInfo{Tags: []string{}}
-	ch, err := scanChannel(row, &info.Recording, &info.Followers)
+	ch, err := scanChannel(row, &info.Recording, &info.Transcode, &info.Followers)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +144,9 @@ func (s *ChannelService) UpdateChannel(ctx context.Context, actor *onair.User, u
 	}
 	if upd.Recording != nil {
 		set, args = append(set, "recording = ?"), append(args, *upd.Recording)
+	}
+	if upd.Transcode != nil {
+		set, args = append(set, "transcode = ?"), append(args, *upd.Transcode)
 	}
 	var tags []string
 	if upd.Tags != nil {

@@ -20,6 +20,7 @@ func TestChannelServiceChannelInfo(t *testing.T) {
 		require.Equal(t, "alice", info.Name)
 		require.Equal(t, []string{}, info.Tags)
 		require.True(t, info.Recording, "recording is on by default")
+		require.True(t, info.Transcode, "transcoding is on by default")
 		require.Zero(t, info.Followers)
 		require.Equal(t, startTime, info.CreatedAt)
 		_, err = e.channels.ChannelInfo(ctx, "ghost")
@@ -40,8 +41,10 @@ func TestChannelServiceUpdateChannel(t *testing.T) {
 			Description: ptr("Line one\nLine two\twith a tab"),
 			Tags:        &[]string{"Go", " coding ", "go", "", "late-night"},
 			Recording:   ptr(false),
+			Transcode:   ptr(false),
 		})
 		require.NoError(t, err)
+		require.False(t, info.Transcode)
 		require.Equal(t, "Late night coding", info.Title)
 		require.Equal(t, "Line one\nLine two\twith a tab", info.Description)
 		require.Equal(t, []string{"go", "coding", "late-night"}, info.Tags)
@@ -56,9 +59,14 @@ func TestChannelServiceUpdateChannel(t *testing.T) {
 		require.Equal(t, "Late night coding", info.Title)
 		require.False(t, info.Recording)
 		require.Equal(t, []string{"late-night", "music"}, info.Tags)
+		require.False(t, info.Transcode)
 		info, err = e.channels.UpdateChannel(ctx, alice, onair.ChannelUpdate{Recording: ptr(true), Tags: &[]string{}})
 		require.NoError(t, err)
 		require.True(t, info.Recording)
+		require.False(t, info.Transcode)
+		info, err = e.channels.UpdateChannel(ctx, alice, onair.ChannelUpdate{Transcode: ptr(true)})
+		require.NoError(t, err)
+		require.True(t, info.Transcode)
 		require.Equal(t, []string{}, info.Tags)
 		info, err = e.channels.UpdateChannel(ctx, alice, onair.ChannelUpdate{})
 		require.NoError(t, err)
@@ -69,6 +77,7 @@ func TestChannelServiceUpdateChannel(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, bob.Title)
 		require.True(t, bob.Recording)
+		require.True(t, bob.Transcode)
 
 		unicodeTitle := strings.Repeat("é", onair.MaxTitleLen)
 		info, err = e.channels.UpdateChannel(ctx, alice, onair.ChannelUpdate{Title: &unicodeTitle})

@@ -125,6 +125,10 @@ type Server struct {
 	// Default: every /dash/ path is a 404.
 	DASH http.Handler
 
+	// Transcoding, when set, returns the transcoding state for the admin page.
+	// Default: the admin page does not mention transcoding.
+	Transcoding func() TranscodeStatus
+
 	// EndStream cuts the live stream of a channel (admin "end stream", stream key rotation,
 	// account deletion, ban) and reports whether one was live. Default: nothing is cut
 	// and admin "end stream" answers 404.

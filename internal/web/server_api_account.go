@@ -226,6 +226,7 @@ type channelUpdateRequest struct {
 	Description *string   `json:"description"`
 	Tags        *[]string `json:"tags"`
 	Recording   *bool     `json:"recording"`
+	Transcode   *bool     `json:"transcode"`
 }
 
 // handleAPIUpdateChannel changes the signed-in user's channel settings; absent (or null)
@@ -242,6 +243,7 @@ func (s *Server) handleAPIUpdateChannel(w http.ResponseWriter, r *http.Request) 
 	}
 	ci, err := s.Platform.UpdateChannel(r.Context(), u, onair.ChannelUpdate{
 		Title: req.Title, Description: req.Description, Tags: req.Tags, Recording: req.Recording,
+		Transcode: req.Transcode,
 	})
 	if err != nil {
 		s.writeAPIError(w, r, err)

@@ -401,6 +401,10 @@ func TestAPIUpdateChannel(t *testing.T) {
 	require.Equal(t, "Alice codes", got.Title)
 	require.Equal(t, []string{"go", "coding"}, got.Tags)
 	require.False(t, got.Recording)
+	require.True(t, got.Transcode, "transcoding is on by default")
+	got = decodeBody[channelJSON](t, c.do("PATCH", "/api/v1/me/channel", map[string]any{"transcode": false}))
+	require.False(t, got.Transcode)
+	require.False(t, got.Recording)
 
 	// null is the same as absent; [] clears.
 	got = decodeBody[channelJSON](t, c.do("PATCH", "/api/v1/me/channel", `{"tags":null}`))

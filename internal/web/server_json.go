@@ -130,6 +130,7 @@ type channelJSON struct {
 	Description string            `json:"description"`
 	Tags        []string          `json:"tags"`
 	Recording   bool              `json:"recording"`
+	Transcode   bool              `json:"transcode"`
 	Live        bool              `json:"live"`
 	Viewers     int               `json:"viewers"`
 	Followers   int               `json:"followers"`
@@ -145,6 +146,7 @@ func (s *Server) channelJSON(ci *onair.ChannelInfo) channelJSON {
 		Description: ci.Description,
 		Tags:        ci.Tags,
 		Recording:   ci.Recording,
+		Transcode:   ci.Transcode,
 		Followers:   ci.Followers,
 		LastLiveAt:  ci.LastLiveAt,
 	}

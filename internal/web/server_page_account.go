@@ -146,6 +146,8 @@ type adminData struct {
 	Page     int
 	PrevPage int // 0: none
 	NextPage int // 0: none
+	// Transcode is the transcoding state; nil when the server has no transcoding.
+	Transcode *TranscodeStatus
 }
 
 // handleAdminPage is the site admin page: site settings and users (?page=N, 100 a page).
@@ -187,6 +189,10 @@ func (s *Server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 		data.PrevPage = page - 1
 	}
 	data.Users = users
+	if s.Transcoding != nil {
+		ts := s.Transcoding()
+		data.Transcode = &ts
+	}
 	data.Scripts = append(data.Scripts, "admin.js")
 	data.Scripts = append(data.Scripts, s.graphScripts()...)
 	s.render(w, r, http.StatusOK, "admin", data)

@@ -89,6 +89,7 @@
     form.elements.description.value = ch.description;
     form.elements.tags.value = ch.tags.join(', ');
     form.elements.recording.checked = ch.recording;
+    form.elements.transcode.checked = ch.transcode;
   }
 
   form.addEventListener('submit', function (ev) {
@@ -105,7 +106,8 @@
       title: f.title.value.trim(),
       description: f.description.value,
       tags: tags,
-      recording: f.recording.checked
+      recording: f.recording.checked,
+      transcode: f.transcode.checked
     }).then(function (ch) {
       o.busy(form, false);
       applyChannel(ch);
@@ -123,6 +125,17 @@
       o.toast(on ? 'Recording is on for your next broadcasts.' : 'Recording is off.');
     }, function (err) {
       recording.checked = !on;
+      o.toast(err.message);
+    });
+  });
+
+  var transcode = form.elements.transcode;
+  transcode.addEventListener('change', function () {
+    var on = transcode.checked;
+    o.api('PATCH', '/api/v1/me/channel', { transcode: on }).then(function () {
+      o.toast(on ? 'Lower qualities are on for your next broadcasts.' : 'Lower qualities are off.');
+    }, function (err) {
+      transcode.checked = !on;
       o.toast(err.message);
     });
   });
