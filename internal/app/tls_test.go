@@ -2,13 +2,8 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"math/big"
@@ -16,7 +11,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,51 +22,18 @@ import (
 	"github.com/onair/onair/internal/testutil"
 )
 
-// mustWriteCert writes a fresh self-signed certificate for 127.0.0.1 and localhost (and
-// its key) as PEM files in dir, and returns their paths and the certificate.
-func mustWriteCert(t *testing.T, dir, name string) (certFile, keyFile string, cert *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err = x509.ParseCertificate(der)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
-	return certFile, keyFile, cert
-}
-
 // mustStartTLSServer starts a server with HTTPS (and RTMPS when rtmps is set) on a
 // certificate made now, and returns it with an HTTPS client that trusts it.
 func mustStartTLSServer(t *testing.T, rtmps bool) (*testServer, *http.Client) {
 	t.Helper()
-	certFile, keyFile, cert := mustWriteCert(t, t.TempDir(), "onair")
+	tc := testutil.MustWriteCert(t, t.TempDir(), "onair")
 	ts := mustStartServer(t, func(c *config.Config) {
-		c.TLSCert, c.TLSKey, c.HTTPSAddr = certFile, keyFile, "127.0.0.1:0"
+		c.TLSCert, c.TLSKey, c.HTTPSAddr = tc.CertFile, tc.KeyFile, "127.0.0.1:0"
 		if rtmps {
 			c.RTMPSAddr = "127.0.0.1:0"
 		}
 	})
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool := tc.Pool()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	client := &http.Client{
@@ -159,7 +120,8 @@ func TestHTTPS(t *testing.T) {
 
 func TestCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, first := mustWriteCert(t, dir, "site")
+	first := testutil.MustWriteCert(t, dir, "site")
+	certFile, keyFile := first.CertFile, first.KeyFile
 	c, err := loadCertificate(certFile, keyFile, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	c.checkEvery = 0
@@ -170,21 +132,22 @@ func TestCertificateReload(t *testing.T) {
 		require.NoError(t, err)
 		return leaf.SerialNumber
 	}
-	require.Equal(t, first.SerialNumber, serial())
+	require.Equal(t, first.Cert.SerialNumber, serial())
 
 	// A renewed pair is served without a restart.
-	newCert, newKey, second := mustWriteCert(t, dir, "renewed")
+	second := testutil.MustWriteCert(t, dir, "renewed")
+	newCert, newKey := second.CertFile, second.KeyFile
 	later := time.Now().Add(time.Minute)
 	for _, p := range [][2]string{{newCert, certFile}, {newKey, keyFile}} {
 		require.NoError(t, os.Rename(p[0], p[1]))
 		require.NoError(t, os.Chtimes(p[1], later, later))
 	}
-	require.Equal(t, second.SerialNumber, serial())
+	require.Equal(t, second.Cert.SerialNumber, serial())
 
 	// A broken file keeps the last good pair in service.
 	require.NoError(t, os.WriteFile(certFile, []byte("garbage"), 0o600))
 	require.NoError(t, os.Chtimes(certFile, later.Add(time.Minute), later.Add(time.Minute)))
-	require.Equal(t, second.SerialNumber, serial())
+	require.Equal(t, second.Cert.SerialNumber, serial())
 
 	_, err = loadCertificate(certFile, keyFile, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "tls certificate")
