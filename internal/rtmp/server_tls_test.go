@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"net/url"
 	"sync"
 	"testing"
@@ -114,4 +117,47 @@ func TestServerPublishRace(t *testing.T) {
 	}
 	require.Len(t, won, 1, "exactly one publisher wins")
 	require.Equal(t, n-1, lost)
+}
+
+func TestServerMaxConnsPerIP(t *testing.T) {
+	e := newTestEnv(t, func(s *Server, _ *hub.Registry) { s.MaxConnsPerIP = 2 })
+	addr := e.srv.ListenAddr().String()
+	closedAtOnce := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err == io.EOF
+	}
+	var open []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		open = append(open, c)
+	}
+	require.Eventually(t, func() bool { return len(e.srv.Conns()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	third, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer third.Close()
+	require.True(t, closedAtOnce(third), "the third connection is refused")
+	require.Contains(t, e.log.String(), "too many connections from one address")
+
+	// A slot comes back when a connection ends.
+	open[0].Close()
+	require.Eventually(t, func() bool { return len(e.srv.Conns()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	again, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer again.Close()
+	require.Eventually(t, func() bool { return len(e.srv.Conns()) == 2 }, 5*time.Second, 10*time.Millisecond)
+
+	// Exempt networks are not counted.
+	e2 := newTestEnv(t, func(s *Server, _ *hub.Registry) {
+		s.MaxConnsPerIP = 1
+		s.ConnLimitExempt = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	for range 3 {
+		c, err := net.Dial("tcp", e2.srv.ListenAddr().String())
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	require.Eventually(t, func() bool { return len(e2.srv.Conns()) == 3 }, 5*time.Second, 10*time.Millisecond)
 }
