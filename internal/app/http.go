@@ -82,6 +82,7 @@ func (s *Server) startHTTP() error {
 		s.net.https = s.newHTTPServer(site)
 		s.net.https.TLSConfig = s.net.cert.tlsConfig()
 		s.serve("https", func() error { return s.net.https.ServeTLS(s.net.httpsLn, "", "") })
+		s.Logger.Info("https listening", "addr", ln.Addr().String())
 		plain = web.SecurityHeaders(redirectToHTTPS(ln.Addr().(*net.TCPAddr).Port, s.web))
 	}
 	ln, err := net.Listen("tcp", c.HTTPAddr)

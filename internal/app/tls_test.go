@@ -186,6 +186,25 @@ func TestRTMPSPublish(t *testing.T) {
 	require.ElementsMatch(t, []string{"video:h264", "audio:aac"},
 		codecs(ffprobe(t, ts.httpsURL("/hls/alice/"+tsPlaylist))))
 
+	// An LL-HLS blocking reload over HTTP/2: the request waits for the next segment, and the
+	// per-write deadline does not cut it.
+	res, err := client.Get(ts.httpsURL("/hls/alice/" + fmp4Playlist))
+	require.NoError(t, err)
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	next := mediaSequence(t, string(b)) + strings.Count(string(b), "#EXTINF")
+	start := time.Now()
+	res, err = client.Get(ts.httpsURL("/hls/alice/" + fmp4Playlist + "?_HLS_msn=" + strconv.Itoa(next)))
+	require.NoError(t, err)
+	b, err = io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "HTTP/2.0", res.Proto)
+	require.Contains(t, string(b), "#EXT-X-PART")
+	t.Logf("blocking reload for segment %d answered after %v", next, time.Since(start))
+
 	// Plain RTMP still works beside it.
 	require.ElementsMatch(t, []string{"video:h264", "audio:aac"}, codecs(ffprobe(t, ts.rtmpURL("/live/alice"))))
 	require.False(t, pub.Exited(), pub.Output())
