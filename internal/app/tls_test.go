@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/config"
@@ -102,6 +103,23 @@ func TestHTTPS(t *testing.T) {
 		code, body, _ := getBody(t, ts.httpURL("/healthz"))
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, "ok", body)
+	})
+
+	t.Run("chat websocket over tls", func(t *testing.T) {
+		h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: client.Transport.(*http.Transport).TLSClientConfig.RootCAs, NextProtos: []string{"http/1.1"}}}}
+		defer h1.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ws, res, err := websocket.Dial(ctx, "wss://"+ts.HTTPSAddr().String()+"/api/v1/channels/alice/chat",
+			&websocket.DialOptions{HTTPClient: h1})
+		require.NoError(t, err)
+		defer ws.CloseNow() //nolint:errcheck // test
+		require.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+		// Chat hijacks an HTTP/1.1 connection (browsers do WebSockets over HTTP/1.1 here:
+		// net/http's HTTP/2 does not offer extended CONNECT) through the HTTPS front.
+		ws.CloseRead(ctx) // reads control frames (the pong) in the background
+		require.NoError(t, ws.Ping(ctx))
 	})
 
 	t.Run("http1 still works", func(t *testing.T) {
