@@ -20,7 +20,6 @@ const maxHeaderBytes = 64 << 10
 type netState struct {
 	cert      *certificate
 	httpLimit *connLimit
-	rtmpLimit *connLimit
 	https     *http.Server
 	httpsLn   net.Listener
 }
@@ -30,8 +29,9 @@ type netState struct {
 func (s *Server) prepareNet() error {
 	c := s.Config
 	s.net.httpLimit = newConnLimit("http", c.HTTPMaxConnsPerIP, c.ConnLimitExempt, s.Logger.With("component", "http"))
-	s.net.rtmpLimit = newConnLimit("rtmp", c.RTMPMaxConnsPerIP, c.ConnLimitExempt, s.Logger.With("component", "rtmp"))
-	s.rtmp.WrapListener = s.net.rtmpLimit.wrap
+	// RTMP counts its own connections: wrapping them would lose *net.TCPConn's writev.
+	s.rtmp.MaxConnsPerIP = c.RTMPMaxConnsPerIP
+	s.rtmp.ConnLimitExempt = s.net.httpLimit.exempt
 	if !c.TLS() {
 		return nil
 	}
@@ -82,6 +82,7 @@ func (s *Server) startHTTP() error {
 		s.net.https = s.newHTTPServer(site)
 		s.net.https.TLSConfig = s.net.cert.tlsConfig()
 		s.serve("https", func() error { return s.net.https.ServeTLS(s.net.httpsLn, "", "") })
+		s.Logger.Info("https listening", "addr", ln.Addr().String())
 		plain = web.SecurityHeaders(redirectToHTTPS(ln.Addr().(*net.TCPAddr).Port, s.web))
 	}
 	ln, err := net.Listen("tcp", c.HTTPAddr)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,7 +11,7 @@ import (
 )
 
 // connLimit bounds the open connections per client address across the listeners it
-// wraps (HTTP and HTTPS share one, RTMP and RTMPS another). A connection over the limit
+// wraps (HTTP and HTTPS share one; RTMP counts its own, see rtmp.Server.MaxConnsPerIP). A connection over the limit
 // is closed as soon as it is accepted, before any byte is read. Addresses in exempt
 // (loopback by default: a reverse proxy, the load generator) are not counted.
 type connLimit struct {
@@ -108,11 +109,26 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// limitConn gives its address's slot back on the first Close.
+// limitConn gives its address's slot back on the first Close. It keeps the
+// *net.TCPConn abilities net/http uses: ReadFrom (sendfile) and CloseWrite.
 type limitConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+}
+
+func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
 }
 
 func (c *limitConn) Close() error {

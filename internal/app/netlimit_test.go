@@ -42,6 +42,18 @@ func mustDial(t *testing.T, addr net.Addr) net.Conn {
 	return c
 }
 
+// mustHealthz asks for /healthz on a new raw connection, which it leaves open.
+func mustHealthz(t *testing.T, ts *testServer) (net.Conn, *http.Response) {
+	t.Helper()
+	c := mustDial(t, ts.HTTPAddr())
+	_, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	return c, res
+}
+
 func TestHTTPTimeouts(t *testing.T) {
 	ts := mustStartServer(t, func(c *config.Config) {
 		c.HTTPHeaderTimeout = config.Duration(300 * time.Millisecond)
@@ -68,12 +80,7 @@ func TestHTTPTimeouts(t *testing.T) {
 	})
 
 	t.Run("idle keep-alive", func(t *testing.T) {
-		c := mustDial(t, ts.HTTPAddr())
-		_, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-		require.NoError(t, err)
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, res.StatusCode)
+		c, res := mustHealthz(t, ts)
 		require.False(t, res.Close, "kept alive")
 		start := time.Now()
 		requireClosedWithin(t, c, 3*time.Second)
@@ -221,12 +228,7 @@ func TestConnLimitsPerIP(t *testing.T) {
 	t.Run("http", func(t *testing.T) {
 		var conns []net.Conn
 		for range 3 {
-			c := mustDial(t, ts.HTTPAddr())
-			_, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-			require.NoError(t, err)
-			res, err := http.ReadResponse(bufio.NewReader(c), nil)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, res.StatusCode)
+			c, _ := mustHealthz(t, ts)
 			conns = append(conns, c)
 		}
 		requireClosedWithin(t, mustDial(t, ts.HTTPAddr()), 3*time.Second)

@@ -2,13 +2,8 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"math/big"
@@ -16,63 +11,30 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/config"
 	"github.com/onair/onair/internal/testutil"
 )
 
-// mustWriteCert writes a fresh self-signed certificate for 127.0.0.1 and localhost (and
-// its key) as PEM files in dir, and returns their paths and the certificate.
-func mustWriteCert(t *testing.T, dir, name string) (certFile, keyFile string, cert *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err = x509.ParseCertificate(der)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
-	return certFile, keyFile, cert
-}
-
 // mustStartTLSServer starts a server with HTTPS (and RTMPS when rtmps is set) on a
 // certificate made now, and returns it with an HTTPS client that trusts it.
 func mustStartTLSServer(t *testing.T, rtmps bool) (*testServer, *http.Client) {
 	t.Helper()
-	certFile, keyFile, cert := mustWriteCert(t, t.TempDir(), "onair")
+	tc := testutil.MustWriteCert(t, t.TempDir(), "onair")
 	ts := mustStartServer(t, func(c *config.Config) {
-		c.TLSCert, c.TLSKey, c.HTTPSAddr = certFile, keyFile, "127.0.0.1:0"
+		c.TLSCert, c.TLSKey, c.HTTPSAddr = tc.CertFile, tc.KeyFile, "127.0.0.1:0"
 		if rtmps {
 			c.RTMPSAddr = "127.0.0.1:0"
 		}
 	})
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool := tc.Pool()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	client := &http.Client{
@@ -143,6 +105,23 @@ func TestHTTPS(t *testing.T) {
 		require.Equal(t, "ok", body)
 	})
 
+	t.Run("chat websocket over tls", func(t *testing.T) {
+		h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: client.Transport.(*http.Transport).TLSClientConfig.RootCAs, NextProtos: []string{"http/1.1"}}}}
+		defer h1.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ws, res, err := websocket.Dial(ctx, "wss://"+ts.HTTPSAddr().String()+"/api/v1/channels/alice/chat",
+			&websocket.DialOptions{HTTPClient: h1})
+		require.NoError(t, err)
+		defer ws.CloseNow() //nolint:errcheck // test
+		require.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+		// Chat hijacks an HTTP/1.1 connection (browsers do WebSockets over HTTP/1.1 here:
+		// net/http's HTTP/2 does not offer extended CONNECT) through the HTTPS front.
+		ws.CloseRead(ctx) // reads control frames (the pong) in the background
+		require.NoError(t, ws.Ping(ctx))
+	})
+
 	t.Run("http1 still works", func(t *testing.T) {
 		h1 := &http.Client{Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: client.Transport.(*http.Transport).TLSClientConfig.RootCAs,
@@ -159,7 +138,8 @@ func TestHTTPS(t *testing.T) {
 
 func TestCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, first := mustWriteCert(t, dir, "site")
+	first := testutil.MustWriteCert(t, dir, "site")
+	certFile, keyFile := first.CertFile, first.KeyFile
 	c, err := loadCertificate(certFile, keyFile, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	c.checkEvery = 0
@@ -170,21 +150,22 @@ func TestCertificateReload(t *testing.T) {
 		require.NoError(t, err)
 		return leaf.SerialNumber
 	}
-	require.Equal(t, first.SerialNumber, serial())
+	require.Equal(t, first.Cert.SerialNumber, serial())
 
 	// A renewed pair is served without a restart.
-	newCert, newKey, second := mustWriteCert(t, dir, "renewed")
+	second := testutil.MustWriteCert(t, dir, "renewed")
+	newCert, newKey := second.CertFile, second.KeyFile
 	later := time.Now().Add(time.Minute)
 	for _, p := range [][2]string{{newCert, certFile}, {newKey, keyFile}} {
 		require.NoError(t, os.Rename(p[0], p[1]))
 		require.NoError(t, os.Chtimes(p[1], later, later))
 	}
-	require.Equal(t, second.SerialNumber, serial())
+	require.Equal(t, second.Cert.SerialNumber, serial())
 
 	// A broken file keeps the last good pair in service.
 	require.NoError(t, os.WriteFile(certFile, []byte("garbage"), 0o600))
 	require.NoError(t, os.Chtimes(certFile, later.Add(time.Minute), later.Add(time.Minute)))
-	require.Equal(t, second.SerialNumber, serial())
+	require.Equal(t, second.Cert.SerialNumber, serial())
 
 	_, err = loadCertificate(certFile, keyFile, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "tls certificate")
@@ -222,6 +203,25 @@ func TestRTMPSPublish(t *testing.T) {
 	}, 30*time.Second, 250*time.Millisecond)
 	require.ElementsMatch(t, []string{"video:h264", "audio:aac"},
 		codecs(ffprobe(t, ts.httpsURL("/hls/alice/"+tsPlaylist))))
+
+	// An LL-HLS blocking reload over HTTP/2: the request waits for the next segment, and the
+	// per-write deadline does not cut it.
+	res, err := client.Get(ts.httpsURL("/hls/alice/" + fmp4Playlist))
+	require.NoError(t, err)
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	next := mediaSequence(t, string(b)) + strings.Count(string(b), "#EXTINF")
+	start := time.Now()
+	res, err = client.Get(ts.httpsURL("/hls/alice/" + fmp4Playlist + "?_HLS_msn=" + strconv.Itoa(next)))
+	require.NoError(t, err)
+	b, err = io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "HTTP/2.0", res.Proto)
+	require.Contains(t, string(b), "#EXT-X-PART")
+	t.Logf("blocking reload for segment %d answered after %v", next, time.Since(start))
 
 	// Plain RTMP still works beside it.
 	require.ElementsMatch(t, []string{"video:h264", "audio:aac"}, codecs(ffprobe(t, ts.rtmpURL("/live/alice"))))

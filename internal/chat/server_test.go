@@ -212,7 +212,9 @@ func TestServerRateLimit(t *testing.T) {
 }
 
 func TestServerFrameLimit(t *testing.T) {
-	h := MustStartHarness(t, harnessOptions{})
+	// A still clock: on a loaded machine the 25 frames may take long enough to earn a token.
+	still := time.Now()
+	h := MustStartHarness(t, harnessOptions{configure: func(s *chat.Server) { s.Now = func() time.Time { return still } }})
 	carol := h.MustDial("carol", "alice")
 	// 20 frames at once are handled (each one a query); the rest are refused unread.
 	for range 25 {
@@ -392,10 +394,13 @@ func TestServerModeration(t *testing.T) {
 func TestServerSlowClient(t *testing.T) {
 	cases := []struct {
 		name      string
+		slow      int // clients that never read
 		configure func(s *chat.Server)
 	}{
-		{"queue full", func(s *chat.Server) { s.SendQueue = 8 }},
-		{"write timeout", func(s *chat.Server) { s.SendQueue = 100000; s.WriteTimeout = 300 * time.Millisecond }},
+		{"baseline, nobody stalled", 0, func(s *chat.Server) { s.SendQueue = 8 }},
+		{"queue full", 1, func(s *chat.Server) { s.SendQueue = 8 }},
+		{"write timeout", 1, func(s *chat.Server) { s.SendQueue = 100000; s.WriteTimeout = 300 * time.Millisecond }},
+		{"many stalled", 20, func(s *chat.Server) { s.SendQueue = 8 }},
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
@@ -409,14 +414,17 @@ func TestServerSlowClient(t *testing.T) {
 				listener: func(l net.Listener) net.Listener { return smallBufListener{l} },
 			})
 			h.dialer = smallBufDialer
-			slow := h.MustDial("carol", "alice") // never reads
+			var slow []*client
+			for range ca.slow {
+				slow = append(slow, h.MustDial("carol", "alice")) // never reads
+			}
 			bob := h.MustDial("bob", "alice")
 			readers := []*client{bob, h.MustDial("", "alice"), h.MustDial("sysop", "alice")}
 			var cols []*collector
 			for _, c := range readers {
 				cols = append(cols, collect(c))
 			}
-			require.Eventually(t, func() bool { return h.srv.Clients("alice") == 4 }, 5*time.Second, 10*time.Millisecond)
+			require.Eventually(t, func() bool { return h.srv.Clients("alice") == 3+ca.slow }, 5*time.Second, 10*time.Millisecond)
 
 			const n = 200
 			pad := strings.Repeat("x", 400)
@@ -428,7 +436,7 @@ func TestServerSlowClient(t *testing.T) {
 				}
 			})
 			require.Eventually(t, func() bool { return h.srv.Clients("alice") == 3 }, 10*time.Second, 10*time.Millisecond,
-				"the slow client is dropped")
+				"the slow clients are dropped")
 			wg.Wait()
 
 			// The others got everything, on time.
@@ -443,11 +451,20 @@ func TestServerSlowClient(t *testing.T) {
 				}
 				col.mu.Unlock()
 				t.Logf("reader %d: worst latency %v", i, worst)
-				require.Less(t, worst, time.Second)
+				// Generous: the point is that the room does not wait for the stalled
+				// clients (a queue full or a write timeout would add whole seconds per
+				// message), not the speed of a loaded CI machine; the logs compare the
+				// cases with the baseline.
+				require.Less(t, worst, 3*time.Second)
 			}
 
-			// The slow client finds its connection cut after what it had buffered.
-			require.NotEqual(t, websocket.StatusGoingAway, slow.RequireClosed())
+			// The slow clients find their connections cut after what they had buffered.
+			// (With many, only the first is read back: the server has closed them all, as
+			// Clients shows, but the kernel may drop the orphaned sockets' unsent bytes,
+			// which a client that finally reads then waits for in vain.)
+			for _, c := range slow[:min(len(slow), 1)] {
+				require.NotEqual(t, websocket.StatusGoingAway, c.RequireClosed())
+			}
 			for _, c := range readers {
 				c.ws.CloseNow() //nolint:errcheck // test
 			}

@@ -88,12 +88,18 @@ type Server struct {
 	TLSAddr string
 	// TLSConfig is the TLS configuration of TLSAddr. Required with TLSAddr.
 	TLSConfig *tls.Config
-	// WrapListener, when set, wraps each TCP listener (under TLS on TLSAddr); the app
-	// limits connections per client address with it. Default: none.
-	WrapListener func(net.Listener) net.Listener
+	// MaxConnsPerIP bounds the open connections (RTMP and RTMPS together) of one client
+	// address: one more is closed as soon as it is accepted. 0: no bound. The count is
+	// kept here rather than by wrapping the connections, which would lose the writev of
+	// *net.TCPConn that players rely on.
+	MaxConnsPerIP int
+	// ConnLimitExempt lists the networks MaxConnsPerIP does not apply to.
+	ConnLimitExempt []netip.Prefix
 
 	ln      net.Listener
 	tlsLn   net.Listener
+	perIP   map[netip.Addr]int // open connections per counted address (under mu)
+	lastCap time.Time          // the last "too many connections" warning (under mu)
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -144,14 +150,7 @@ func (s *Server) Start() error {
 }
 
 func (s *Server) listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	if s.WrapListener != nil {
-		ln = s.WrapListener(ln)
-	}
-	return ln, nil
+	return net.Listen("tcp", addr)
 }
 
 // init validates the fields and applies the defaults.
@@ -185,10 +184,11 @@ func (s *Server) init() error {
 		s.Now = time.Now
 	}
 	s.limiter = failLimiter{max: s.MaxAuthFailures, window: s.AuthFailWindow, block: s.AuthBlock, now: s.Now}
-	// Statistics may already read Conns (app starts them before the listener).
+	// Under the lock: the app's stats may already read Conns before Start.
 	s.mu.Lock()
 	s.conns = make(map[*conn]struct{})
 	s.publishing = make(map[string]*conn)
+	s.perIP = make(map[netip.Addr]int)
 	s.mu.Unlock()
 	// The server's own lifetime context, cancelled by Close; Authorize calls derive from it.
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -263,6 +263,11 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			nc.Close()
 			continue
 		}
+		if !s.admitLocked(c) {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -283,7 +288,42 @@ func (s *Server) newConn(nc net.Conn) *conn {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.limited(c.ip) {
+		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+			delete(s.perIP, c.ip)
+		}
+	}
 	s.mu.Unlock()
+}
+
+// admitLocked counts c against MaxConnsPerIP and reports whether it may stay.
+func (s *Server) admitLocked(c *conn) bool {
+	if !s.limited(c.ip) {
+		return true
+	}
+	if s.perIP[c.ip] >= s.MaxConnsPerIP {
+		if now := time.Now(); now.Sub(s.lastCap) >= 5*time.Second { // a flood must not flood the log
+			s.lastCap = now
+			s.Logger.Warn("too many connections from one address, refused", "remote_addr", c.ip.String(),
+				"limit", s.MaxConnsPerIP)
+		}
+		return false
+	}
+	s.perIP[c.ip]++
+	return true
+}
+
+// limited reports whether connections from ip count against MaxConnsPerIP.
+func (s *Server) limited(ip netip.Addr) bool {
+	if s.MaxConnsPerIP <= 0 || !ip.IsValid() {
+		return false
+	}
+	for _, p := range s.ConnLimitExempt {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // claim reserves channel for c's publish session. It fails when another RTMP connection
