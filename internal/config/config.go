@@ -60,6 +60,18 @@ type Config struct {
 	Webhooks []Webhook `toml:"webhooks"`
 	// PublishAuth, when its URL is set, is asked before a publish starts (file only).
 	PublishAuth PublishAuth `toml:"publish_auth"`
+
+	// NATS, when set, runs this node in a cluster: the NATS server URL(s), comma-separated
+	// (nats://host:4222). Empty: a single node with an in-process bus.
+	NATS string `toml:"nats"`
+	// Node is this node's unique name in the cluster. Default: the host name.
+	Node string `toml:"node"`
+	// AdvertiseRTMP is the host:port other nodes reach this node's RTMP server on.
+	// Default: rtmp_addr, when it names a host.
+	AdvertiseRTMP string `toml:"advertise_rtmp"`
+	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP server on.
+	// Default: http_addr, when it names a host.
+	AdvertiseHTTP string `toml:"advertise_http"`
 }
 
 // Webhook is one endpoint that receives events.
@@ -215,6 +227,7 @@ func (c *Config) Validate() error {
 	if c.PublishAuth.URL != "" && !strings.HasPrefix(c.PublishAuth.URL, "http://") && !strings.HasPrefix(c.PublishAuth.URL, "https://") {
 		errs = append(errs, errors.New("publish_auth.url: must start with http:// or https://"))
 	}
+	errs = append(errs, c.validateCluster()...)
 	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
@@ -258,6 +271,10 @@ func (c *Config) fields() []field {
 		{"recordings_user_quota_mb", num(&c.RecordingsUserQuotaMB)},
 		{"recording_min_free_mb", num(&c.RecordingMinFreeMB)},
 		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
+		{"nats", str(&c.NATS)},
+		{"node", str(&c.Node)},
+		{"advertise_rtmp", str(&c.AdvertiseRTMP)},
+		{"advertise_http", str(&c.AdvertiseHTTP)},
 	}
 }
 
