@@ -424,6 +424,18 @@ func (d *Directory) Locate(ctx context.Context, ch string) (Origin, bool, error)
 	return o, true, nil
 }
 
+// Claims returns the channels this node claimed and still holds, sorted.
+func (d *Directory) Claims() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.claims))
+	for ch := range d.claims {
+		out = append(out, ch)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Nodes returns the names of the nodes alive now, this one included, sorted.
 func (d *Directory) Nodes() []string {
 	d.mu.Lock()

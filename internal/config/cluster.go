@@ -37,6 +37,9 @@ func (c *Config) validateCluster() []error {
 		}
 		c.Node = strings.ToLower(strings.SplitN(h, ".", 2)[0])
 	}
+	if !nodeName.MatchString(c.Cluster) {
+		errs = append(errs, fmt.Errorf("cluster: %q must be 1-63 of [a-z0-9_-], starting with a letter or digit", c.Cluster))
+	}
 	if c.Node != "" && !nodeName.MatchString(c.Node) {
 		errs = append(errs, fmt.Errorf("node: %q must be 1-63 of [a-z0-9_-], starting with a letter or digit", c.Node))
 	}

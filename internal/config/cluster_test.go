@@ -51,9 +51,10 @@ advertise_http = "10.0.0.5:8080"
 		c := Default()
 		c.NATS = "http://x"
 		c.Node = "Bad Name"
+		c.Cluster = "a.b"
 		err := c.Validate()
 		require.Error(t, err)
-		for _, want := range []string{"nats: must be nats://", "db: a cluster", "node: \"Bad Name\"", "advertise_rtmp: must be set", "advertise_http: must be set"} {
+		for _, want := range []string{"nats: must be nats://", "db: a cluster", "node: \"Bad Name\"", "cluster: \"a.b\"", "advertise_rtmp: must be set", "advertise_http: must be set"} {
 			require.Contains(t, err.Error(), want)
 		}
 		c = Default()

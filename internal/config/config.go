@@ -64,6 +64,9 @@ type Config struct {
 	// NATS, when set, runs this node in a cluster: the NATS server URL(s), comma-separated
 	// (nats://host:4222). Empty: a single node with an in-process bus.
 	NATS string `toml:"nats"`
+	// Cluster names the cluster: it prefixes the NATS subjects and the stream directory's
+	// bucket, so that several clusters (or test runs) can share NATS servers. Default: onair.
+	Cluster string `toml:"cluster"`
 	// Node is this node's unique name in the cluster. Default: the host name.
 	Node string `toml:"node"`
 	// AdvertiseRTMP is the host:port other nodes reach this node's RTMP server on.
@@ -107,6 +110,7 @@ func Default() Config {
 		ShutdownTimeout:    Duration(10 * time.Second),
 		StatAllow:          []string{"127.0.0.0/8", "::1/128"},
 		RecordingMinFreeMB: 1024,
+		Cluster:            "onair",
 		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
 	}
 }
@@ -272,6 +276,7 @@ func (c *Config) fields() []field {
 		{"recording_min_free_mb", num(&c.RecordingMinFreeMB)},
 		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
 		{"nats", str(&c.NATS)},
+		{"cluster", str(&c.Cluster)},
 		{"node", str(&c.Node)},
 		{"advertise_rtmp", str(&c.AdvertiseRTMP)},
 		{"advertise_http", str(&c.AdvertiseHTTP)},
