@@ -1,0 +1,322 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onair/onair/internal/onair"
+	"github.com/onair/onair/internal/testutil"
+)
+
+// clusterNodeProc is one onair process of a test cluster.
+type clusterNodeProc struct {
+	name      string
+	dir       string
+	rtmp, web string // host:port
+	proc      *testutil.Process
+}
+
+func (n *clusterNodeProc) httpURL(path string) string { return "http://" + n.web + path }
+func (n *clusterNodeProc) rtmpURL(path string) string { return "rtmp://" + n.rtmp + path }
+
+// testCluster runs onair nodes (the real binary) sharing a database and NATS.
+type testCluster struct {
+	t       *testing.T
+	bin     string
+	dsn     string
+	natsURL string
+	name    string // the cluster name: subjects and bucket of this test only
+	nodes   map[string]*clusterNodeProc
+}
+
+// buildOnair builds the onair binary once for the test.
+func buildOnair(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "onair")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/onair/onair/cmd/onair")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// cli runs an onair command against the cluster's database and returns its stdout.
+func (c *testCluster) cli(dir, stdin string, args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, append(args, "--data", dir, "--db", c.dsn)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(c.t, err, "onair %s: %s", strings.Join(args, " "), stderr.String())
+	return string(out)
+}
+
+// start starts a node. Nodes share the first node's secret key (stream keys are
+// encrypted with it), as a deployment does.
+func (c *testCluster) start(name string) *clusterNodeProc {
+	c.t.Helper()
+	n := &clusterNodeProc{name: name, dir: filepath.Join(c.t.TempDir(), name), rtmp: freeAddr(c.t), web: freeAddr(c.t)}
+	require.NoError(c.t, os.MkdirAll(n.dir, 0o750))
+	for _, other := range c.nodes {
+		key, err := os.ReadFile(filepath.Join(other.dir, "secret.key"))
+		require.NoError(c.t, err)
+		require.NoError(c.t, os.WriteFile(filepath.Join(n.dir, "secret.key"), key, 0o600))
+		break
+	}
+	n.proc = testutil.StartEnv(c.t, context.Background(), []string{"ONAIR_CLUSTER=" + c.name, "ONAIR_GRACE_PERIOD=2s"}, c.bin, "serve",
+		"--data", n.dir, "--db", c.dsn, "--nats", c.natsURL, "--node", name,
+		"--rtmp-addr", n.rtmp, "--http-addr", n.web, "--advertise-rtmp", n.rtmp, "--advertise-http", n.web)
+	c.nodes[name] = n
+	require.Eventually(c.t, func() bool {
+		res, err := http.Get(n.httpURL("/healthz"))
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, 20*time.Second, 100*time.Millisecond, "node %s did not start: %s", name, n.proc.Output())
+	return n
+}
+
+func newTestCluster(t *testing.T, bin, dsn string) *testCluster {
+	natsURL, unique := testutil.NATSURL(t)
+	c := &testCluster{t: t, bin: bin, dsn: dsn, natsURL: natsURL, name: strings.ReplaceAll(unique, "_", "-"), nodes: map[string]*clusterNodeProc{}}
+	t.Cleanup(func() {
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if js, err := jetstream.New(nc); err == nil {
+			_ = js.DeleteKeyValue(context.Background(), c.name+"_streams")
+		}
+	})
+	return c
+}
+
+// channelLive reads a channel's live state from a node's API.
+func channelLive(n *clusterNodeProc, name string) (bool, int, error) {
+	var ch struct {
+		Live    bool `json:"live"`
+		Viewers int  `json:"viewers"`
+	}
+	if err := getJSON(n.httpURL("/api/v1/channels/"+name), &ch); err != nil {
+		return false, 0, err
+	}
+	return ch.Live, ch.Viewers, nil
+}
+
+func streamsOf(n *clusterNodeProc) []string {
+	var list []onair.LiveStream
+	if getJSON(n.httpURL("/api/v1/streams"), &list) != nil {
+		return nil
+	}
+	var out []string
+	for _, ls := range list {
+		out = append(out, ls.Channel)
+	}
+	return out
+}
+
+// nodeClient is a signed-in API client of one node.
+type nodeClient struct {
+	t    *testing.T
+	n    *clusterNodeProc
+	http *http.Client
+	csrf string
+}
+
+func loginOn(t *testing.T, n *clusterNodeProc, user string) *nodeClient {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &nodeClient{t: t, n: n, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	var out struct {
+		CSRFToken string `json:"csrf_token"`
+	}
+	c.call("POST", "/api/v1/login", map[string]string{"username": user, "password": "correct horse battery"}, http.StatusOK, &out)
+	c.csrf = out.CSRFToken
+	return c
+}
+
+func (c *nodeClient) call(method, path string, body any, status int, out any) {
+	c.t.Helper()
+	data, err := json.Marshal(body)
+	require.NoError(c.t, err)
+	req, err := http.NewRequest(method, c.n.httpURL(path), strings.NewReader(string(data)))
+	require.NoError(c.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if c.csrf != "" {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	res, err := c.http.Do(req)
+	require.NoError(c.t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	require.Equal(c.t, status, res.StatusCode, "%s %s: %s", method, path, b)
+	if out != nil {
+		require.NoError(c.t, json.Unmarshal(b, out))
+	}
+}
+
+// dialChat opens a chat WebSocket on a node, signed in when c is not nil.
+func dialChat(t *testing.T, n *clusterNodeProc, c *nodeClient, channel string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := &websocket.DialOptions{}
+	if c != nil {
+		opts.HTTPClient = c.http
+	}
+	ws, _, err := websocket.Dial(ctx, "ws://"+n.web+"/api/v1/channels/"+channel+"/chat", opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { ws.CloseNow() }) //nolint:errcheck // cleanup
+	return ws
+}
+
+// waitChatText reads frames until a message with text arrives.
+func waitChatText(t *testing.T, ws *websocket.Conn, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, data, err := ws.Read(ctx)
+		require.NoError(t, err, "waiting for chat message %q", text)
+		var f struct {
+			Type, User, Text string
+		}
+		require.NoError(t, json.Unmarshal(data, &f))
+		if f.Type == "message" && f.Text == text {
+			return
+		}
+	}
+}
+
+// TestCluster runs three nodes on one database and NATS: chat and notifications cross
+// nodes, a key is live on one node only, and a killed origin's channel goes offline on
+// the survivors within seconds. It runs on PostgreSQL and on MariaDB/MySQL.
+func TestCluster(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	testutil.NATSURL(t)
+	bin := buildOnair(t)
+	for _, db := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{
+		{"postgres", testutil.NewPostgresDSN},
+		{"mysql", testutil.NewMySQLDSN},
+	} {
+		t.Run(db.name, func(t *testing.T) { testCluster3(t, bin, db.dsn(t)) })
+	}
+}
+
+func testCluster3(t *testing.T, bin, dsn string) {
+	c := newTestCluster(t, bin, dsn)
+	setup := filepath.Join(t.TempDir(), "setup")
+	out := c.cli(setup, "correct horse battery\n", "user", "create", "alice", "--password-stdin")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	key := lines[len(lines)-1]
+	c.cli(setup, "correct horse battery\n", "user", "create", "bob", "--password-stdin")
+	c.nodes["setup"] = &clusterNodeProc{dir: setup} // the secret key's source
+	a := c.start("a")
+	delete(c.nodes, "setup")
+	b, cc := c.start("b"), c.start("c")
+
+	// 2. A chat message sent on B appears on C (and on B).
+	bobB := loginOn(t, b, "bob")
+	onC := dialChat(t, cc, nil, "alice")
+	onB := dialChat(t, b, bobB, "alice")
+	time.Sleep(300 * time.Millisecond) // let the rooms subscribe on NATS
+	msg, err := json.Marshal(map[string]string{"type": "message", "text": "hello from b"})
+	require.NoError(t, err)
+	require.NoError(t, onB.Write(context.Background(), websocket.MessageText, msg))
+	waitChatText(t, onC, "hello from b")
+	waitChatText(t, onB, "hello from b")
+
+	// 3. A follower signed in on C gets the go-live notification of a stream on A, and
+	// every node shows the channel live.
+	bobC := loginOn(t, cc, "bob")
+	bobC.call("PUT", "/api/v1/channels/alice/follow", nil, http.StatusOK, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := publish(t, ctx, a.rtmpURL("/live/"+key), defaultPublish)
+	for _, n := range []*clusterNodeProc{a, b, cc} {
+		require.Eventually(t, func() bool {
+			live, _, err := channelLive(n, "alice")
+			return err == nil && live && strings.Contains(strings.Join(streamsOf(n), ","), "alice")
+		}, 20*time.Second, 100*time.Millisecond, "alice live on %s; publisher: %s", n.name, pub.Output())
+	}
+	require.Eventually(t, func() bool {
+		var resp struct {
+			Notifications []onair.Notification `json:"notifications"`
+		}
+		req, _ := http.NewRequest("GET", cc.httpURL("/api/v1/me/notifications"), nil)
+		res, err := bobC.http.Do(req)
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		if json.NewDecoder(res.Body).Decode(&resp) != nil {
+			return false
+		}
+		for _, n := range resp.Notifications {
+			if n.Kind == "live" && n.Channel == "alice" {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 200*time.Millisecond, "bob's notifications on c")
+
+	// A second publish of the key, on another node, is refused; the first goes on.
+	second := publish(t, ctx, b.rtmpURL("/live/"+key), defaultPublish)
+	exited, _ := second.Wait(15 * time.Second)
+	require.True(t, exited, "the second publisher was refused")
+	require.False(t, pub.Exited(), "the first publisher goes on: %s", pub.Output())
+	require.Contains(t, b.proc.Output(), "live on another node")
+	live, _, err := channelLive(cc, "alice")
+	require.NoError(t, err)
+	require.True(t, live)
+
+	// 4. kill -9 of A: B and C show the channel offline within 10 s.
+	a.proc.Stop() // SIGKILL
+	killed := time.Now()
+	for _, n := range []*clusterNodeProc{b, cc} {
+		require.Eventually(t, func() bool {
+			live, _, err := channelLive(n, "alice")
+			return err == nil && !live && !strings.Contains(strings.Join(streamsOf(n), ","), "alice")
+		}, 10*time.Second-time.Since(killed), 100*time.Millisecond, "alice offline on %s", n.name)
+	}
+	t.Logf("%s: alice offline on b and c %v after kill -9 of her origin", filepath.Base(t.Name()), time.Since(killed).Round(time.Millisecond))
+
+	// The channel can go live again on another node.
+	pub.Stop()
+	repub := publish(t, ctx, b.rtmpURL("/live/"+key), defaultPublish)
+	require.Eventually(t, func() bool {
+		live, _, err := channelLive(cc, "alice")
+		return err == nil && live
+	}, 20*time.Second, 100*time.Millisecond, "alice live again (on b): %s", repub.Output())
+	require.NotContains(t, b.proc.Output()+cc.proc.Output(), key, "the stream key is never logged")
+}
