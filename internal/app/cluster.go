@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/onair/onair/internal/bus"
+	"github.com/onair/onair/internal/chat"
 	"github.com/onair/onair/internal/cluster"
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
@@ -38,13 +40,25 @@ func (s *Server) openBus() error {
 	return nil
 }
 
-// eventBus is the bus of consumers that act once per event in the whole cluster
-// (webhooks): on a cluster node, only the events published on this node.
+// eventBus is the bus of the webhook dispatcher, which must send each event once in the
+// whole cluster: on a cluster node it sees live/offline and follow events only when
+// they happened on this node (NATS.Own), and the chat of every node, since the
+// dispatcher follows a channel's chat only while it saw the channel go live, which
+// happens on its origin node alone.
 func (s *Server) eventBus() bus.Bus {
 	if s.cluster != nil {
-		return s.cluster.bus.Own()
+		return webhookBus{s.cluster.bus}
 	}
 	return s.bus
+}
+
+type webhookBus struct{ *bus.NATS }
+
+func (w webhookBus) Subscribe(topic string, buffer int) (bus.Subscription, error) {
+	if strings.HasPrefix(topic, chat.TopicPrefix) {
+		return w.NATS.Subscribe(topic, buffer)
+	}
+	return w.NATS.Own().Subscribe(topic, buffer)
 }
 
 // startCluster starts the stream directory and wires it in: publishing claims the

@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +44,42 @@ type testCluster struct {
 	natsURL string
 	name    string // the cluster name: subjects and bucket of this test only
 	nodes   map[string]*clusterNodeProc
+	config  string // a config file every node reads (webhooks)
+	hooks   *hookRecorder
+}
+
+// hookRecorder counts the webhook deliveries of the whole cluster.
+type hookRecorder struct {
+	mu     sync.Mutex
+	events []string // "type channel [text]"
+}
+
+func (h *hookRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ev struct {
+		Type    string `json:"type"`
+		Channel string `json:"channel"`
+		Data    struct {
+			Text string `json:"text"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&ev); err == nil {
+		h.mu.Lock()
+		h.events = append(h.events, strings.TrimSpace(ev.Type+" "+ev.Channel+" "+ev.Data.Text))
+		h.mu.Unlock()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookRecorder) count(event string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, e := range h.events {
+		if e == event {
+			n++
+		}
+	}
+	return n
 }
 
 // buildOnair builds the onair binary once for the test.
@@ -87,7 +125,7 @@ func (c *testCluster) start(name string) *clusterNodeProc {
 		break
 	}
 	n.proc = testutil.StartEnv(c.t, context.Background(), []string{"ONAIR_CLUSTER=" + c.name, "ONAIR_GRACE_PERIOD=2s"}, c.bin, "serve",
-		"--data", n.dir, "--db", c.dsn, "--nats", c.natsURL, "--node", name,
+		"--config", c.config, "--data", n.dir, "--db", c.dsn, "--nats", c.natsURL, "--node", name,
 		"--rtmp-addr", n.rtmp, "--http-addr", n.web, "--advertise-rtmp", n.rtmp, "--advertise-http", n.web)
 	c.nodes[name] = n
 	require.Eventually(c.t, func() bool {
@@ -104,6 +142,11 @@ func (c *testCluster) start(name string) *clusterNodeProc {
 func newTestCluster(t *testing.T, bin, dsn string) *testCluster {
 	natsURL, unique := testutil.NATSURL(t)
 	c := &testCluster{t: t, bin: bin, dsn: dsn, natsURL: natsURL, name: strings.ReplaceAll(unique, "_", "-"), nodes: map[string]*clusterNodeProc{}}
+	c.hooks = &hookRecorder{}
+	hooks := httptest.NewServer(c.hooks)
+	t.Cleanup(hooks.Close)
+	c.config = filepath.Join(t.TempDir(), "onair.toml")
+	require.NoError(t, os.WriteFile(c.config, []byte("[[webhooks]]\nurl = \""+hooks.URL+"\"\nsecret = \"s3cret\"\n"), 0o600))
 	t.Cleanup(func() {
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
@@ -296,6 +339,22 @@ func testCluster3(t *testing.T, bin, dsn string) {
 	require.True(t, exited, "the second publisher was refused")
 	require.False(t, pub.Exited(), "the first publisher goes on: %s", pub.Output())
 	require.Contains(t, b.proc.Output(), "live on another node")
+
+	// Webhooks fire once in the cluster: the go-live on its origin, a chat message sent on
+	// C to a channel live on A, a follow made on C.
+	chatC := dialChat(t, cc, bobC, "alice")
+	msg, err = json.Marshal(map[string]string{"type": "message", "text": "hello from c"})
+	require.NoError(t, err)
+	require.NoError(t, chatC.Write(context.Background(), websocket.MessageText, msg))
+	waitChatText(t, onB, "hello from c")
+	require.Eventually(t, func() bool {
+		return c.hooks.count("stream.started alice") == 1 && c.hooks.count("chat.message alice hello from c") == 1 &&
+			c.hooks.count("follow alice") == 1
+	}, 10*time.Second, 100*time.Millisecond, "webhooks: %v", c.hooks.events)
+	time.Sleep(time.Second) // duplicates would arrive by now
+	require.Equal(t, 1, c.hooks.count("stream.started alice"), "%v", c.hooks.events)
+	require.Equal(t, 1, c.hooks.count("chat.message alice hello from c"))
+	require.Equal(t, 1, c.hooks.count("follow alice"))
 	live, _, err := channelLive(cc, "alice")
 	require.NoError(t, err)
 	require.True(t, live)
