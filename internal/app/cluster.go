@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/onair/onair/internal/bus"
@@ -17,9 +18,15 @@ import (
 // clusterNode is what a node adds in cluster mode (config nats set): the NATS bus and
 // the stream directory. Nil on a single node.
 type clusterNode struct {
-	bus *bus.NATS
-	dir *cluster.Directory
+	bus  *bus.NATS
+	dir  *cluster.Directory
+	ends bus.Subscription // requests to end a stream published here
+	wg   sync.WaitGroup
 }
+
+// endTopic carries requests to end a channel's stream on its origin node (admin "end
+// stream", key rotation and bans on any node).
+const endTopic = "cluster.end"
 
 // openBus opens the bus: in process on a single node, on NATS in a cluster.
 func (s *Server) openBus() error {
@@ -86,6 +93,9 @@ func (s *Server) startCluster(ctx context.Context) error {
 	}
 	s.cluster.dir = d
 	s.web.Live = d
+	if err := s.startClusterEnds(); err != nil {
+		return err
+	}
 
 	// A key is live on one node of the cluster at most: the claim comes after every
 	// other check, so a refused publish leaves no claim behind.
@@ -104,6 +114,40 @@ func (s *Server) startCluster(ctx context.Context) error {
 		return d.Claim(ctx, channel)
 	}
 	s.Logger.Info("cluster node started", "node", c.Node, "advertise_rtmp", c.AdvertiseRTMP, "advertise_http", c.AdvertiseHTTP)
+	return nil
+}
+
+// startClusterEnds makes the web's "end stream" reach the channel's origin node.
+func (s *Server) startClusterEnds() error {
+	sub, err := s.bus.Subscribe(endTopic, 64)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", endTopic, err)
+	}
+	s.cluster.ends = sub
+	s.cluster.wg.Go(func() {
+		for ev := range sub.C() {
+			if st := s.hub.Stream(ev.Channel); st != nil && st.Source() == hub.SourceIngest {
+				s.Logger.Info("stream ended on request of another node", "channel", ev.Channel)
+				s.hub.End(ev.Channel)
+			}
+		}
+	})
+	local := s.web.EndStream
+	s.web.EndStream = func(channel string) bool {
+		if st := s.hub.Stream(channel); st != nil && st.Source() == hub.SourceIngest {
+			return local(channel)
+		}
+		if _, live := s.cluster.dir.LiveStream(channel); !live {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		defer cancel()
+		if err := s.bus.Publish(ctx, endTopic, bus.Event{Type: endTopic, Channel: channel}); err != nil {
+			s.Logger.Warn("ask the origin to end a stream", "channel", channel, "err", err)
+			return false
+		}
+		return true
+	}
 	return nil
 }
 
@@ -162,6 +206,10 @@ func (s *Server) closeCluster() {
 		s.publishLive(ctx, ch, false)
 	}
 	s.cluster.dir.Close()
+	if s.cluster.ends != nil {
+		s.cluster.ends.Close()
+	}
+	s.cluster.wg.Wait()
 }
 
 // closeBus closes the bus (and with it the NATS connection).

@@ -377,5 +377,16 @@ func testCluster3(t *testing.T, bin, dsn string) {
 		live, _, err := channelLive(cc, "alice")
 		return err == nil && live
 	}, 20*time.Second, 100*time.Millisecond, "alice live again (on b): %s", repub.Output())
+
+	// Rotating the key on C cuts the stream on B, its origin.
+	aliceC := loginOn(t, cc, "alice")
+	aliceC.call("POST", "/api/v1/me/stream-key", nil, http.StatusOK, nil)
+	exited, _ = repub.Wait(10 * time.Second)
+	require.True(t, exited, "the publisher on b was cut")
+	require.Eventually(t, func() bool {
+		live, _, err := channelLive(cc, "alice")
+		return err == nil && !live
+	}, 10*time.Second, 100*time.Millisecond)
+	require.Contains(t, b.proc.Output(), "stream ended on request of another node")
 	require.NotContains(t, b.proc.Output()+cc.proc.Output(), key, "the stream key is never logged")
 }
