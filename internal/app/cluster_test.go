@@ -3,10 +3,8 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -184,49 +182,13 @@ func streamsOf(n *clusterNodeProc) []string {
 	return out
 }
 
-// nodeClient is a signed-in API client of one node.
-type nodeClient struct {
-	t    *testing.T
-	n    *clusterNodeProc
-	http *http.Client
-	csrf string
-}
-
-func loginOn(t *testing.T, n *clusterNodeProc, user string) *nodeClient {
+func loginOn(t *testing.T, n *clusterNodeProc, user string) *apiClient {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	c := &nodeClient{t: t, n: n, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
-	var out struct {
-		CSRFToken string `json:"csrf_token"`
-	}
-	c.call("POST", "/api/v1/login", map[string]string{"username": user, "password": "correct horse battery"}, http.StatusOK, &out)
-	c.csrf = out.CSRFToken
-	return c
-}
-
-func (c *nodeClient) call(method, path string, body any, status int, out any) {
-	c.t.Helper()
-	data, err := json.Marshal(body)
-	require.NoError(c.t, err)
-	req, err := http.NewRequest(method, c.n.httpURL(path), strings.NewReader(string(data)))
-	require.NoError(c.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if c.csrf != "" {
-		req.Header.Set("X-CSRF-Token", c.csrf)
-	}
-	res, err := c.http.Do(req)
-	require.NoError(c.t, err)
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	require.Equal(c.t, status, res.StatusCode, "%s %s: %s", method, path, b)
-	if out != nil {
-		require.NoError(c.t, json.Unmarshal(b, out))
-	}
+	return mustLoginAt(t, n.httpURL(""), user)
 }
 
 // dialChat opens a chat WebSocket on a node, signed in when c is not nil.
-func dialChat(t *testing.T, n *clusterNodeProc, c *nodeClient, channel string) *websocket.Conn {
+func dialChat(t *testing.T, n *clusterNodeProc, c *apiClient, channel string) *websocket.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
