@@ -26,8 +26,8 @@ func (s *Server) routes() http.Handler {
 	admin := func(h http.Handler) http.Handler {
 		return s.auth.Middleware(requireUser(func(u *onair.User, _ *http.Request) bool { return u.IsAdmin }, h))
 	}
-	mux.Handle("GET /stat", operator(&stats.StatHandler{Collector: s.stats}))
-	mux.Handle("GET /stat.xsl", stats.StatXSLHandler{})
+	mux.Handle("GET /stat", statCSP(operator(&stats.StatHandler{Collector: s.stats})))
+	mux.Handle("GET /stat.xsl", statCSP(stats.StatXSLHandler{}))
 	mux.Handle("GET /metrics", operator(s.stats.MetricsHandler()))
 	mux.Handle("GET /api/v1/stats", admin(&stats.StatsHandler{Collector: s.stats}))
 	mux.Handle("GET /api/v1/stats/history", admin(&stats.HistoryHandler{Collector: s.stats}))

@@ -24,6 +24,7 @@ import (
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
 	"github.com/onair/onair/internal/record"
+	"github.com/onair/onair/internal/relay"
 	"github.com/onair/onair/internal/rtmp"
 	"github.com/onair/onair/internal/stats"
 	"github.com/onair/onair/internal/stats/source"
@@ -52,6 +53,7 @@ type Server struct {
 	hub           *hub.Registry
 	cmaf          *cmafstream.Manager
 	rtmp          *rtmp.Server
+	relay         *relay.Puller // cluster mode only (startRelay)
 	hls           *hls.Server
 	dash          *dash.Server
 	auth          *auth.Authenticator
@@ -65,6 +67,7 @@ type Server struct {
 	web           *web.Server
 	http          *http.Server
 	httpLn        net.Listener
+	net           netState
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -295,28 +298,15 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.startCluster(ctx); err != nil {
 		return err
 	}
+	if err := s.prepareNet(); err != nil {
+		return err
+	}
 	if err := s.rtmp.Start(); err != nil {
 		return fmt.Errorf("start rtmp: %w", err)
 	}
-
-	s.httpLn, err = net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen http: %w", err)
+	if err := s.startHTTP(); err != nil {
+		return err
 	}
-	s.http = &http.Server{
-		Handler:           s.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.Logger.With("component", "http").Handler(), slog.LevelWarn),
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.Logger.Error("http server stopped", "err", err)
-		}
-	}()
 	s.Logger.Info("onair started", "version", Version, "rtmp_addr", s.RTMPAddr().String(),
 		"http_addr", s.HTTPAddr().String(), "data", c.Data, "db", redactDSN(c.DB))
 	return nil
@@ -344,6 +334,9 @@ func (s *Server) close() {
 	}
 	if s.rtmp != nil {
 		s.rtmp.Close()
+	}
+	if s.relay != nil {
+		s.relay.Close()
 	}
 	if s.hub != nil {
 		s.hub.Close()
@@ -379,6 +372,7 @@ func (s *Server) close() {
 	} else if s.httpLn != nil {
 		_ = s.httpLn.Close()
 	}
+	s.closeHTTPS(timeout)
 	if s.cancel != nil {
 		s.cancel()
 	}

@@ -161,6 +161,7 @@ func (m *Manager) Close() {
 // consumer interest in it. After the hub stream ended it returns the final State's Stream
 // while that is kept. Errors: ErrNotFound, ErrClosed.
 func (m *Manager) Stream(name string) (*Stream, error) {
+	m.Hub.Lookup(m.ctx, name) // outside the lock: a cluster relay may pull it from its origin first
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed || m.streams == nil {

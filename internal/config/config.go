@@ -39,6 +39,9 @@ type Config struct {
 	RTMPWriteMerge Duration `toml:"rtmp_write_merge"`
 	// GracePeriod is how long a live stream waits for its publisher to reconnect.
 	GracePeriod Duration `toml:"grace_period"`
+	// RelayLinger is how long an edge keeps pulling a stream from its origin node after
+	// its last viewer left (cluster mode). 0: the default, 10 s.
+	RelayLinger Duration `toml:"relay_linger"`
 	// HLSSegmentDuration is the target duration of live HLS segments.
 	HLSSegmentDuration Duration `toml:"hls_segment_duration"`
 	// HLSPlaylistSize is the number of segments in a live playlist.
@@ -75,6 +78,8 @@ type Config struct {
 	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP server on.
 	// Default: http_addr, when it names a host.
 	AdvertiseHTTP string `toml:"advertise_http"`
+	// Network hardening: TLS, HTTP timeouts and connection limits (see net.go).
+	Net
 }
 
 // Webhook is one endpoint that receives events.
@@ -105,6 +110,7 @@ func Default() Config {
 		LogFormat:          "text",
 		RTMPWriteMerge:     Duration(100 * time.Millisecond),
 		GracePeriod:        Duration(10 * time.Second),
+		RelayLinger:        Duration(10 * time.Second),
 		HLSSegmentDuration: Duration(time.Second),
 		HLSPlaylistSize:    6,
 		ShutdownTimeout:    Duration(10 * time.Second),
@@ -112,6 +118,7 @@ func Default() Config {
 		RecordingMinFreeMB: 1024,
 		Cluster:            "onair",
 		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
+		Net:                defaultNet(),
 	}
 }
 
@@ -206,6 +213,9 @@ func (c *Config) Validate() error {
 	if c.GracePeriod < 0 {
 		errs = append(errs, errors.New("grace_period: must not be negative"))
 	}
+	if c.RelayLinger < 0 || c.RelayLinger > Duration(time.Hour) {
+		errs = append(errs, errors.New("relay_linger: must be between 0 (the default) and 1h"))
+	}
 	if c.HLSSegmentDuration < Duration(200*time.Millisecond) || c.HLSSegmentDuration > Duration(30*time.Second) {
 		errs = append(errs, errors.New("hls_segment_duration: must be between 200ms and 30s"))
 	}
@@ -235,6 +245,7 @@ func (c *Config) Validate() error {
 	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
+	errs = append(errs, c.Net.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -267,6 +278,7 @@ func (c *Config) fields() []field {
 		{"log_format", str(&c.LogFormat)},
 		{"rtmp_write_merge", dur(&c.RTMPWriteMerge)},
 		{"grace_period", dur(&c.GracePeriod)},
+		{"relay_linger", dur(&c.RelayLinger)},
 		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
 		{"hls_playlist_size", num(&c.HLSPlaylistSize)},
 		{"shutdown_timeout", dur(&c.ShutdownTimeout)},
@@ -280,6 +292,17 @@ func (c *Config) fields() []field {
 		{"node", str(&c.Node)},
 		{"advertise_rtmp", str(&c.AdvertiseRTMP)},
 		{"advertise_http", str(&c.AdvertiseHTTP)},
+		{"tls_cert", str(&c.TLSCert)},
+		{"tls_key", str(&c.TLSKey)},
+		{"https_addr", str(&c.HTTPSAddr)},
+		{"rtmps_addr", str(&c.RTMPSAddr)},
+		{"http_header_timeout", dur(&c.HTTPHeaderTimeout)},
+		{"http_body_timeout", dur(&c.HTTPBodyTimeout)},
+		{"http_write_timeout", dur(&c.HTTPWriteTimeout)},
+		{"http_idle_timeout", dur(&c.HTTPIdleTimeout)},
+		{"http_max_conns_per_ip", num(&c.HTTPMaxConnsPerIP)},
+		{"rtmp_max_conns_per_ip", num(&c.RTMPMaxConnsPerIP)},
+		{"conn_limit_exempt", func(v string) error { c.ConnLimitExempt = splitList(v); return nil }},
 	}
 }
 

@@ -15,6 +15,7 @@ func TestDefaultIsValid(t *testing.T) {
 	require.Equal(t, "sqlite:onair-data/onair.db", c.DB)
 	require.Equal(t, ":1935", c.RTMPAddr)
 	require.Equal(t, ":8080", c.HTTPAddr)
+	require.Equal(t, 10*time.Second, c.RelayLinger.D())
 }
 
 func TestLoad(t *testing.T) {
@@ -66,8 +67,44 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.StatAllow = []string{"everyone"}
 	c.Webhooks = []Webhook{{URL: "ftp://x"}}
 	c.DB = "oracle://x"
+	c.RelayLinger = -1
 	err := c.Validate()
-	for _, want := range []string{"rtmp_addr", "log_level", "hls_playlist_size", "stat_allow", "webhooks[0].url", "webhooks[0].secret", "db:"} {
+	for _, want := range []string{"relay_linger", "rtmp_addr", "log_level", "hls_playlist_size", "stat_allow", "webhooks[0].url", "webhooks[0].secret", "db:"} {
+		require.ErrorContains(t, err, want)
+	}
+}
+
+func TestNetSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "onair.toml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+tls_cert = "/etc/onair/cert.pem"
+tls_key = "/etc/onair/key.pem"
+rtmps_addr = ":1936"
+http_max_conns_per_ip = 10
+conn_limit_exempt = ["10.0.0.0/8"]
+`), 0o600))
+	c := Default()
+	require.NoError(t, Load(&c, file, []string{"ONAIR_HTTP_WRITE_TIMEOUT=5s", "ONAIR_HTTPS_ADDR=:443"}))
+	require.NoError(t, c.Validate())
+	require.True(t, c.TLS())
+	require.Equal(t, ":1936", c.RTMPSAddr)
+	require.Equal(t, ":443", c.HTTPSAddr)
+	require.Equal(t, 10, c.HTTPMaxConnsPerIP)
+	require.Equal(t, 64, c.RTMPMaxConnsPerIP) // default kept
+	require.Equal(t, []string{"10.0.0.0/8"}, c.ConnLimitExempt)
+	require.Equal(t, 5*time.Second, c.HTTPWriteTimeout.D())
+
+	c = Default()
+	c.TLSCert = "cert.pem"
+	c.RTMPSAddr = "1936"
+	c.HTTPHeaderTimeout = 0
+	c.RTMPMaxConnsPerIP = -1
+	c.ConnLimitExempt = []string{"loopback"}
+	err := c.Validate()
+	for _, want := range []string{"tls_cert, tls_key: set both or neither", "rtmps_addr: \"1936\" is not host:port",
+		"rtmps_addr: needs tls_cert and tls_key", "http_header_timeout: must be positive",
+		"rtmp_max_conns_per_ip: must not be negative", "conn_limit_exempt"} {
 		require.ErrorContains(t, err, want)
 	}
 }

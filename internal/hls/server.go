@@ -272,6 +272,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, name string) {
+	s.Hub.Lookup(r.Context(), name) // outside muxerFor's lock: a cluster relay may pull it first
 	m, status := s.muxerFor(name, true)
 	if m == nil {
 		httpError(w, status)

@@ -103,7 +103,7 @@ func (s *Server) preferTS(tracks []*unit.Track) bool {
 // serveMultivariant answers index.m3u8 once the chosen rendition has a first segment, so
 // that CODECS, RESOLUTION and BANDWIDTH are known.
 func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, name string) {
-	hs := s.Hub.Stream(name)
+	hs := s.Hub.Lookup(r.Context(), name)
 	var tracks []*unit.Track
 	if hs != nil {
 		tracks = hs.Tracks()

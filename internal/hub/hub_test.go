@@ -183,6 +183,33 @@ func TestEndKicksPublisher(t *testing.T) {
 	p.Close()
 }
 
+func TestPublisherEndSkipsGrace(t *testing.T) {
+	reg := mustRegistry(t, time.Minute, 64)
+	p, err := reg.PublishFrom("alice", testTracks, SourceRelay)
+	require.NoError(t, err)
+	st := reg.Stream("alice")
+	r, err := st.AddReader("test")
+	require.NoError(t, err)
+	defer r.Close()
+	p.End()
+	require.Nil(t, reg.Stream("alice"), "no grace window")
+	require.True(t, st.Ended())
+	readN(t, r, 1) // tracks
+	_, err = r.Read(context.Background())
+	require.ErrorIs(t, err, ErrStreamEnded)
+
+	// A publisher that was replaced does not end its successor's stream.
+	p1, err := reg.Publish("bob", testTracks)
+	require.NoError(t, err)
+	p1.Close()
+	p2, err := reg.Publish("bob", testTracks)
+	require.NoError(t, err)
+	p1.End()
+	require.NotNil(t, reg.Stream("bob"))
+	require.True(t, reg.Stream("bob").Publishing())
+	p2.Close()
+}
+
 func TestTimestampsBackwards(t *testing.T) {
 	reg := mustRegistry(t, time.Second, 64)
 	p, err := reg.Publish("alice", testTracks)

@@ -268,6 +268,13 @@ func (p *Publisher) Close() {
 	p.stream.unpublish(p, false)
 }
 
+// End detaches the publisher and ends its stream at once, without a grace window (a
+// relay: the origin node keeps its own window). A publisher that was already detached
+// or replaced leaves the stream alone.
+func (p *Publisher) End() {
+	p.stream.unpublish(p, true)
+}
+
 func (p *Publisher) kick() {
 	p.kickOnce.Do(func() { close(p.done) })
 }

@@ -28,9 +28,9 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	name := lastPathElement(sc.URL)
 	var r *hub.Reader
 	var err error
-	if st := s.Hub.Stream(name); st == nil {
+	if st := s.playStream(sc.URL, name); st == nil {
 		err = errStreamNotFound
-	} else if r, err = st.AddReader("rtmp"); err != nil {
+	} else if r, err = st.AddReader(playerKind(sc.URL)); err != nil {
 		err = errStreamNotFound
 	}
 	if err != nil {

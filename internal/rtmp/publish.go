@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/message"
 
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
@@ -53,7 +54,10 @@ func (s *Server) handlePublish(c *conn, sc *gortmplib.ServerConn) error {
 	}
 	c.stats.setState(ConnPublishing, channel)
 
-	p := &publishSession{s: s, c: c, sc: sc, channel: channel}
+	if err := sc.AcceptAction(); err != nil {
+		return err
+	}
+	p := &publishSession{s: s, c: c, src: sc, channel: channel, source: hub.SourceIngest}
 	return p.run()
 }
 
@@ -100,13 +104,22 @@ func (s *Server) rejectPublish(c *conn, sc *gortmplib.ServerConn, reason error, 
 	c.reject(sc)
 }
 
+// messageSource is where a publish session reads its messages: a publisher's
+// ServerConn, or the Client of a relay pull.
+type messageSource interface {
+	Read() (message.Message, error)
+	BytesReceived() uint64
+}
+
 // publishSession reads a publisher's messages, finds its tracks, then writes units to
-// the hub.
+// the hub. A relay pull (Server.Pull) runs one on the messages an origin node plays.
 type publishSession struct {
 	s       *Server
 	c       *conn
-	sc      *gortmplib.ServerConn
+	src     messageSource
 	channel string
+	source  hub.Source // SourceIngest for a publisher, SourceRelay for a pull
+	onLive  func()     // called once, when the hub stream exists (may be nil)
 
 	meta   streamMeta
 	tracks [2]*ingestTrack // by kind
@@ -128,22 +141,18 @@ type publishSession struct {
 }
 
 func (p *publishSession) run() (err error) {
-	if err := p.sc.AcceptAction(); err != nil {
-		return err
-	}
 	defer func() {
-		p.stop()
+		p.end()
 		if p.kicked.Load() {
 			err = errEndedByServer
 		}
 		if p.sessions > 0 {
-			p.s.Logger.Info("publish ended", "channel", p.channel, "conn_id", p.c.id,
-				"remote_addr", p.c.remote, "duration", p.s.Now().Sub(p.liveAt).Round(time.Millisecond),
-				"bytes", p.sc.BytesReceived(), "codecs", p.codecs(), "reason", endReason(err))
+			p.s.Logger.Info("publish ended", p.logAttrs("duration", p.s.Now().Sub(p.liveAt).Round(time.Millisecond),
+				"bytes", p.src.BytesReceived(), "codecs", p.codecs(), "reason", endReason(err))...)
 		}
 	}()
 	for {
-		msg, err := p.sc.Read()
+		msg, err := p.src.Read()
 		if err != nil {
 			return err
 		}
@@ -170,7 +179,25 @@ func endReason(err error) string {
 	return err.Error()
 }
 
-// stop detaches from the hub.
+// logAttrs returns the session's log attributes followed by more.
+func (p *publishSession) logAttrs(more ...any) []any {
+	attrs := []any{"channel", p.channel, "conn_id", p.c.id, "remote_addr", p.c.remote}
+	if p.source != hub.SourceIngest {
+		attrs = append(attrs, "source", p.source.String())
+	}
+	return append(attrs, more...)
+}
+
+// end detaches from the hub for good. A relayed stream ends at once: its origin node
+// keeps the grace window, and a pull that stopped does not come back.
+func (p *publishSession) end() {
+	if p.source == hub.SourceRelay && p.pub != nil {
+		p.pub.End()
+	}
+	p.stop()
+}
+
+// stop detaches from the hub (the stream enters its grace window).
 func (p *publishSession) stop() {
 	if p.stopWatch != nil {
 		p.stopWatch()
@@ -227,7 +254,7 @@ func (p *publishSession) goLive() error {
 	if len(tracks) == 0 {
 		return errMissingSeqHeader
 	}
-	pub, err := p.s.Hub.Publish(p.channel, tracks)
+	pub, err := p.s.Hub.PublishFrom(p.channel, tracks, p.source)
 	if err != nil {
 		if errors.Is(err, hub.ErrPublisherActive) {
 			return errPublisherActive
@@ -240,8 +267,7 @@ func (p *publishSession) goLive() error {
 	p.sessions++
 	if p.sessions == 1 {
 		p.liveAt = p.s.Now()
-		p.s.Logger.Info("publish started", "channel", p.channel, "conn_id", p.c.id,
-			"remote_addr", p.c.remote, "codecs", p.codecs())
+		p.s.Logger.Info("publish started", p.logAttrs("codecs", p.codecs())...)
 	}
 	pending := p.pending
 	p.pending, p.pendingBytes, p.haveTS = nil, 0, false
@@ -255,14 +281,18 @@ func (p *publishSession) goLive() error {
 			return err
 		}
 	}
+	if p.onLive != nil {
+		// The first session is live with its buffered media (a relay's first GOP) cached.
+		p.onLive()
+		p.onLive = nil
+	}
 	return nil
 }
 
 // restart ends the hub session and starts another one with the current tracks (the
 // hub tells readers with a discontinuity).
 func (p *publishSession) restart(reason string) error {
-	p.s.Logger.Info("publish session restarted", "channel", p.channel, "conn_id", p.c.id,
-		"remote_addr", p.c.remote, "codecs", p.codecs(), "reason", reason)
+	p.s.Logger.Info("publish session restarted", p.logAttrs("codecs", p.codecs(), "reason", reason)...)
 	p.stop()
 	return p.goLive()
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/bluenviron/gortmplib/pkg/message"
 
+	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/unit"
 )
 
@@ -23,6 +24,11 @@ func (p *publishSession) handle(msg message.Message) error {
 		switch m.Name {
 		case "deleteStream", "closeStream", "FCUnpublish":
 			return errUnpublished
+		case "onStatus":
+			// A relay pull: the origin says its stream ended (see player.writeEnd).
+			if p.source == hub.SourceRelay && playEnded(m) {
+				return errUnpublished
+			}
 		}
 
 	case *message.Video:

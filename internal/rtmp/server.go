@@ -2,6 +2,7 @@ package rtmp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,7 +83,17 @@ type Server struct {
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
 
+	// TLSAddr, when set, is a second listen address whose connections speak RTMPS (RTMP
+	// over TLS with TLSConfig). They publish and play like those on Addr.
+	TLSAddr string
+	// TLSConfig is the TLS configuration of TLSAddr. Required with TLSAddr.
+	TLSConfig *tls.Config
+	// WrapListener, when set, wraps each TCP listener (under TLS on TLSAddr); the app
+	// limits connections per client address with it. Default: none.
+	WrapListener func(net.Listener) net.Listener
+
 	ln      net.Listener
+	tlsLn   net.Listener
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -104,18 +115,43 @@ func (s *Server) Start() error {
 	if err := s.init(); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.Addr)
+	ln, err := s.listen(s.Addr)
 	if err != nil {
 		s.cancel()
 		return fmt.Errorf("listen rtmp: %w", err)
 	}
+	var tlsLn net.Listener
+	if s.TLSAddr != "" {
+		if tlsLn, err = s.listen(s.TLSAddr); err != nil {
+			ln.Close()
+			s.cancel()
+			return fmt.Errorf("listen rtmps: %w", err)
+		}
+		tlsLn = tls.NewListener(tlsLn, s.TLSConfig)
+	}
 	s.mu.Lock()
-	s.ln = ln
+	s.ln, s.tlsLn = ln, tlsLn
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go s.acceptLoop()
+	go s.acceptLoop(ln)
 	s.Logger.Info("rtmp listening", "addr", ln.Addr().String())
+	if tlsLn != nil {
+		s.wg.Add(1)
+		go s.acceptLoop(tlsLn)
+		s.Logger.Info("rtmps listening", "addr", tlsLn.Addr().String())
+	}
 	return nil
+}
+
+func (s *Server) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if s.WrapListener != nil {
+		ln = s.WrapListener(ln)
+	}
+	return ln, nil
 }
 
 // init validates the fields and applies the defaults.
@@ -125,6 +161,9 @@ func (s *Server) init() error {
 	}
 	if s.Authorize == nil {
 		return errors.New("rtmp server: authorize is required")
+	}
+	if s.TLSAddr != "" && s.TLSConfig == nil {
+		return errors.New("rtmp server: tls config is required with a tls address")
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
@@ -165,6 +204,14 @@ func (s *Server) ListenAddr() net.Addr { return s.ln.Addr() }
 // Port returns the bound TCP port.
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
+// TLSListenAddr returns the bound RTMPS address, or nil without one.
+func (s *Server) TLSListenAddr() net.Addr {
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
+}
+
 // Close stops accepting, closes every connection and waits for all goroutines.
 // Publishers are detached from the hub (their streams enter the grace window).
 func (s *Server) Close() {
@@ -175,6 +222,9 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	s.ln.Close()
+	if s.tlsLn != nil {
+		s.tlsLn.Close()
+	}
 	s.cancel()
 	for c := range s.conns {
 		c.nc.Close()
@@ -183,11 +233,11 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-func (s *Server) acceptLoop() {
+func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return

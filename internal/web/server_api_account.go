@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strconv"
@@ -255,8 +256,10 @@ type passwordRequest struct {
 }
 
 // handleAPIChangePassword sets a new password after checking the old one. Every other
-// session of the user ends; the one making the call stays signed in. Wrong old passwords
-// count against the account's LoginThrottle.
+// session of the user ends; the one making the call stays signed in. The user's personal
+// API tokens are revoked too (when Sessions can, see tokenRevoker): a password change is
+// what someone does who fears their account was taken, and a token the intruder made
+// must not outlive it. Wrong old passwords count against the account's LoginThrottle.
 func (s *Server) handleAPIChangePassword(w http.ResponseWriter, r *http.Request) {
 	u := s.requireUser(w, r)
 	if u == nil {
@@ -289,7 +292,19 @@ func (s *Server) handleAPIChangePassword(w http.ResponseWriter, r *http.Request)
 		s.writeAPIError(w, r, err)
 		return
 	}
+	if tr, ok := s.Sessions.(tokenRevoker); ok {
+		if err := tr.RevokeAPITokens(r.Context(), u.ID); err != nil {
+			s.writeAPIError(w, r, err)
+			return
+		}
+	}
 	writeNoContent(w)
+}
+
+// tokenRevoker is the part of a session service that deletes every API token of a user
+// (*store.SessionService).
+type tokenRevoker interface {
+	RevokeAPITokens(ctx context.Context, userID int64) error
 }
 
 type deleteAccountRequest struct {

@@ -429,6 +429,7 @@ func TestAPIChangePassword(t *testing.T) {
 	alice := e.user("alice")
 	c, other := e.as(alice), e.as(alice)
 	b := e.bearerFor(alice)
+	bob := e.bearerFor(e.user("bob"))
 
 	requireAPIError(t, c.do("POST", "/api/v1/me/password", map[string]string{
 		"old_password": "wrong", "new_password": "new password 1"}), 403, "forbidden", "Your current password is not right.")
@@ -443,7 +444,8 @@ func TestAPIChangePassword(t *testing.T) {
 		"old_password": password("alice"), "new_password": "new password 1"}), http.StatusNoContent)
 	requireStatus(t, c.do("GET", "/api/v1/me", nil), 200)                         // this session stays
 	requireStatus(t, other.do("GET", "/api/v1/me", nil), http.StatusUnauthorized) // others end
-	requireStatus(t, b.do("GET", "/api/v1/me", nil), 200)                         // API tokens are not sessions
+	requireStatus(t, b.do("GET", "/api/v1/me", nil), http.StatusUnauthorized)     // API tokens are revoked
+	requireStatus(t, bob.do("GET", "/api/v1/me", nil), 200)                       // other users' are not
 
 	login := e.anon()
 	requireStatus(t, login.do("POST", "/api/v1/login", map[string]string{"username": "alice", "password": password("alice")}), 401)
@@ -825,7 +827,6 @@ func TestAPIStrictJSON(t *testing.T) {
 		{"wrong type", `{"title":5}`, "", `Field "title" must be a string.`},
 		{"form", `title=x`, "application/x-www-form-urlencoded", "Request body must be JSON (Content-Type: application/json)."},
 		{"text", `{"title":"x"}`, "text/plain", "Request body must be JSON (Content-Type: application/json)."},
-		{"too large", `{"description":"` + strings.Repeat("x", 64<<10) + `"}`, "", "Request body is too large (the limit is 64 KiB)."},
 		{"empty", ``, "", "Request body must be a JSON object."},
 	}
 	for _, ca := range cases {
@@ -837,6 +838,12 @@ func TestAPIStrictJSON(t *testing.T) {
 			requireAPIError(t, c.do("PATCH", "/api/v1/me/channel", ca.body), 400, "invalid", ca.msg)
 		})
 	}
+	t.Run("too large", func(t *testing.T) {
+		body := `{"description":"` + strings.Repeat("x", 64<<10) + `"}`
+		requireAPIError(t, c.do("PATCH", "/api/v1/me/channel", body), 413, "too_large", "Request body is too large (the limit is 64 KiB).")
+		// However large: the server stops reading at the limit.
+		requireAPIError(t, c.do("PATCH", "/api/v1/me/channel", strings.Repeat(" ", 8<<20)), 413, "too_large", "")
+	})
 	t.Run("charset is fine", func(t *testing.T) {
 		c.header.Set("Content-Type", "application/json; charset=utf-8")
 		defer c.header.Del("Content-Type")
@@ -850,7 +857,7 @@ func TestAPIStrictJSON(t *testing.T) {
 }
 
 // FuzzDecodeJSON checks that no request body makes the strict decoder panic, and that
-// every refusal is a 400 with a message.
+// every refusal is a 400 (or 413) with a message.
 func FuzzDecodeJSON(f *testing.F) {
 	for _, seed := range []string{`{"title":"x"}`, `{"tags":["a","b"],"recording":true}`, `{"title":5}`, `{"x":1}`,
 		`{"title":"x"} {}`, `[]`, `null`, ``, `{"tags":null}`, `{"description":"\u0000"}`, `{"title":"` + "\xff" + `"}`,
@@ -863,7 +870,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		var v channelUpdateRequest
 		err := decodeJSON(httptest.NewRecorder(), req, &v, false)
 		if err != nil {
-			if onair.ErrorCode(err) != onair.EINVALID || onair.ErrorMessage(err) == "" {
+			if code := onair.ErrorCode(err); code != onair.EINVALID && code != codeTooLarge || onair.ErrorMessage(err) == "" {
 				t.Fatalf("%q: %v", body, err)
 			}
 		}

@@ -7,8 +7,12 @@ import (
 	"github.com/onair/onair/internal/onair"
 )
 
+// codeTooLarge is web's own error code for a request body over the limit (413).
+const codeTooLarge = "too_large"
+
 // errorStatuses maps onair error codes to HTTP statuses. Any other code is a 500.
 var errorStatuses = map[string]int{
+	codeTooLarge:        http.StatusRequestEntityTooLarge,
 	onair.EINVALID:      http.StatusBadRequest,
 	onair.EUNAUTHORIZED: http.StatusUnauthorized,
 	onair.EFORBIDDEN:    http.StatusForbidden,

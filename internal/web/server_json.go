@@ -17,13 +17,13 @@ import (
 
 // decodeJSON reads the request body, at most maxBodyBytes, into v. The body must be a
 // single JSON value with only the fields v knows; a bad body is an EINVALID error whose
-// message says what is wrong. An empty body decodes to nothing when allowEmpty is set.
+// message says what is wrong (a too large one is codeTooLarge, a 413). An empty body decodes to nothing when allowEmpty is set.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
 	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	data, err := io.ReadAll(body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return onair.Errorf(onair.EINVALID, "Request body is too large (the limit is %d KiB).", maxBodyBytes>>10)
+		return onair.Errorf(codeTooLarge, "Request body is too large (the limit is %d KiB).", maxBodyBytes>>10)
 	} else if err != nil {
 		return onair.Errorf(onair.EINVALID, "Could not read the request body.")
 	}
