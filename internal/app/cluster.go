@@ -13,6 +13,7 @@ import (
 	"github.com/onair/onair/internal/cluster"
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
+	"github.com/onair/onair/internal/relay"
 )
 
 // clusterNode is what a node adds in cluster mode (config nats set): the NATS bus and
@@ -93,6 +94,9 @@ func (s *Server) startCluster(ctx context.Context) error {
 	}
 	s.cluster.dir = d
 	s.web.Live = d
+	if _, err := s.startRelay(relayLocator{d}, c.Node); err != nil {
+		return err
+	}
 	if err := s.startClusterEnds(); err != nil {
 		return err
 	}
@@ -149,6 +153,17 @@ func (s *Server) startClusterEnds() error {
 		return true
 	}
 	return nil
+}
+
+// relayLocator adapts the stream directory to the relay's Locator.
+type relayLocator struct{ d *cluster.Directory }
+
+func (l relayLocator) Locate(ctx context.Context, channel string) (relay.Origin, bool, error) {
+	o, ok, err := l.d.Locate(ctx, channel)
+	if !ok || err != nil {
+		return relay.Origin{}, false, err
+	}
+	return relay.Origin{Node: o.Node, RTMPAddr: o.RTMPAddr, HTTPAddr: "http://" + o.HTTPAddr}, true, nil
 }
 
 // clusterReport is this node's heartbeat: its published streams and every stream's

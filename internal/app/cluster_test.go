@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +68,12 @@ func (h *hookRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookRecorder) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.events, "; ")
 }
 
 func (h *hookRecorder) count(event string) int {
@@ -187,6 +195,24 @@ func loginOn(t *testing.T, n *clusterNodeProc, user string) *apiClient {
 	return mustLoginAt(t, n.httpURL(""), user)
 }
 
+// cpuPercent measures a process's CPU use (user + system) over d, in % of one core.
+func cpuPercent(t *testing.T, pid int, d time.Duration) float64 {
+	t.Helper()
+	ticks := func() float64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		require.NoError(t, err)
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		u, err := strconv.ParseFloat(f[11], 64) // utime: field 14 of the whole line
+		require.NoError(t, err)
+		s, err := strconv.ParseFloat(f[12], 64)
+		require.NoError(t, err)
+		return u + s
+	}
+	start, t0 := ticks(), time.Now()
+	time.Sleep(d)
+	return (ticks() - start) / 100 / time.Since(t0).Seconds() * 100 // USER_HZ is 100 on Linux
+}
+
 // dialChat opens a chat WebSocket on a node, signed in when c is not nil.
 func dialChat(t *testing.T, n *clusterNodeProc, c *apiClient, channel string) *websocket.Conn {
 	t.Helper()
@@ -295,12 +321,33 @@ func testCluster3(t *testing.T, bin, dsn string) {
 		return false
 	}, 10*time.Second, 200*time.Millisecond, "bob's notifications on c")
 
-	// A second publish of the key, on another node, is refused; the first goes on.
+	// A second publish of the key, on another node, is refused by the cluster claim (B
+	// relays nothing yet); the first goes on.
 	second := publish(t, ctx, b.rtmpURL("/live/"+key), defaultPublish)
 	exited, _ := second.Wait(15 * time.Second)
 	require.True(t, exited, "the second publisher was refused")
 	require.False(t, pub.Exited(), "the first publisher goes on: %s", pub.Output())
 	require.Contains(t, b.proc.Output(), "live on another node")
+
+	// 1. B and C serve the stream published on A (they relay it), over RTMP and HLS.
+	av := []string{"video:h264", "audio:aac"}
+	for _, n := range []*clusterNodeProc{b, cc} {
+		require.ElementsMatch(t, av, codecs(ffprobe(t, n.rtmpURL("/live/alice"))), "rtmp from %s", n.name)
+		require.ElementsMatch(t, av, codecs(ffprobe(t, n.httpURL("/hls/alice/index.m3u8"))), "hls from %s", n.name)
+	}
+	// Viewer counts are cluster-wide: a player on B and one on C count on A too. The
+	// origin's CPU is measured before and while both edges pull.
+	idle := cpuPercent(t, a.proc.Pid(), 5*time.Second)
+	for _, n := range []*clusterNodeProc{b, cc} {
+		testutil.Start(t, ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-i", n.rtmpURL("/live/alice"), "-c", "copy", "-f", "null", "-")
+	}
+	require.Eventually(t, func() bool {
+		_, viewers, err := channelLive(a, "alice")
+		return err == nil && viewers >= 2
+	}, 15*time.Second, 200*time.Millisecond, "viewers of b and c counted on a")
+	pulling := cpuPercent(t, a.proc.Pid(), 5*time.Second)
+	t.Logf("%s: origin CPU %.1f%% of a core with the publisher alone (and HLS probes lingering), %.1f%% with 2 edges pulling",
+		filepath.Base(t.Name()), idle, pulling)
 
 	// Webhooks fire once in the cluster: the go-live on its origin, a chat message sent on
 	// C to a channel live on A, a follow made on C.
@@ -312,9 +359,9 @@ func testCluster3(t *testing.T, bin, dsn string) {
 	require.Eventually(t, func() bool {
 		return c.hooks.count("stream.started alice") == 1 && c.hooks.count("chat.message alice hello from c") == 1 &&
 			c.hooks.count("follow alice") == 1
-	}, 10*time.Second, 100*time.Millisecond, "webhooks: %v", c.hooks.events)
+	}, 10*time.Second, 100*time.Millisecond, "webhooks: %v", c.hooks)
 	time.Sleep(time.Second) // duplicates would arrive by now
-	require.Equal(t, 1, c.hooks.count("stream.started alice"), "%v", c.hooks.events)
+	require.Equal(t, 1, c.hooks.count("stream.started alice"), "%v", c.hooks)
 	require.Equal(t, 1, c.hooks.count("chat.message alice hello from c"))
 	require.Equal(t, 1, c.hooks.count("follow alice"))
 	live, _, err := channelLive(cc, "alice")
@@ -339,6 +386,9 @@ func testCluster3(t *testing.T, bin, dsn string) {
 		live, _, err := channelLive(cc, "alice")
 		return err == nil && live
 	}, 20*time.Second, 100*time.Millisecond, "alice live again (on b): %s", repub.Output())
+	// 5. C's viewers can watch again: C now relays from B.
+	require.ElementsMatch(t, av, codecs(ffprobe(t, cc.rtmpURL("/live/alice"))), "rtmp from c after the move")
+	require.ElementsMatch(t, av, codecs(ffprobe(t, cc.httpURL("/hls/alice/index.m3u8"))), "hls from c after the move")
 
 	// Rotating the key on C cuts the stream on B, its origin.
 	aliceC := loginOn(t, cc, "alice")

@@ -124,6 +124,9 @@ func (p *Process) Exited() bool {
 	}
 }
 
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Output returns what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
 
