@@ -38,13 +38,14 @@ func (n *clusterNodeProc) rtmpURL(path string) string { return "rtmp://" + n.rtm
 
 // testCluster runs onair nodes (the real binary) sharing a database and NATS.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	dsn     string
 	natsURL string
 	name    string // the cluster name: subjects and bucket of this test only
 	nodes   map[string]*clusterNodeProc
 	config  string // a config file every node reads (webhooks)
+	setup   string // the data directory of the CLI: the secret key every node copies
 	hooks   *hookRecorder
 }
 
@@ -89,7 +90,7 @@ func (h *hookRecorder) count(event string) int {
 }
 
 // buildOnair builds the onair binary once for the test.
-func buildOnair(t *testing.T) string {
+func buildOnair(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "onair")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/onair/onair/cmd/onair")
@@ -98,7 +99,7 @@ func buildOnair(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -118,18 +119,23 @@ func (c *testCluster) cli(dir, stdin string, args ...string) string {
 	return string(out)
 }
 
-// start starts a node. Nodes share the first node's secret key (stream keys are
-// encrypted with it), as a deployment does.
+// createUser creates a user with the CLI and returns the stream key.
+func (c *testCluster) createUser(name string) string {
+	c.t.Helper()
+	out := c.cli(c.setup, "correct horse battery\n", "user", "create", name, "--password-stdin")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
+}
+
+// start starts a node. Nodes share the CLI's secret key (stream keys are encrypted with
+// it), as a deployment does.
 func (c *testCluster) start(name string) *clusterNodeProc {
 	c.t.Helper()
 	n := &clusterNodeProc{name: name, dir: filepath.Join(c.t.TempDir(), name), rtmp: freeAddr(c.t), web: freeAddr(c.t)}
 	require.NoError(c.t, os.MkdirAll(n.dir, 0o750))
-	for _, other := range c.nodes {
-		key, err := os.ReadFile(filepath.Join(other.dir, "secret.key"))
-		require.NoError(c.t, err)
-		require.NoError(c.t, os.WriteFile(filepath.Join(n.dir, "secret.key"), key, 0o600))
-		break
-	}
+	key, err := os.ReadFile(filepath.Join(c.setup, "secret.key"))
+	require.NoError(c.t, err, "create a user first")
+	require.NoError(c.t, os.WriteFile(filepath.Join(n.dir, "secret.key"), key, 0o600))
 	n.proc = testutil.StartEnv(c.t, context.Background(), []string{"ONAIR_CLUSTER=" + c.name, "ONAIR_GRACE_PERIOD=2s"}, c.bin, "serve",
 		"--config", c.config, "--data", n.dir, "--db", c.dsn, "--nats", c.natsURL, "--node", name,
 		"--rtmp-addr", n.rtmp, "--http-addr", n.web, "--advertise-rtmp", n.rtmp, "--advertise-http", n.web)
@@ -145,12 +151,13 @@ func (c *testCluster) start(name string) *clusterNodeProc {
 	return n
 }
 
-func newTestCluster(t *testing.T, bin, dsn string) *testCluster {
+func newTestCluster(t testing.TB, bin, dsn string) *testCluster {
 	natsURL, unique := testutil.NATSURL(t)
 	c := &testCluster{t: t, bin: bin, dsn: dsn, natsURL: natsURL, name: strings.ReplaceAll(unique, "_", "-"), nodes: map[string]*clusterNodeProc{}}
 	c.hooks = &hookRecorder{}
 	hooks := httptest.NewServer(c.hooks)
 	t.Cleanup(hooks.Close)
+	c.setup = filepath.Join(t.TempDir(), "setup")
 	c.config = filepath.Join(t.TempDir(), "onair.toml")
 	require.NoError(t, os.WriteFile(c.config, []byte("[[webhooks]]\nurl = \""+hooks.URL+"\"\nsecret = \"s3cret\"\n"), 0o600))
 	t.Cleanup(func() {
@@ -196,7 +203,7 @@ func loginOn(t *testing.T, n *clusterNodeProc, user string) *apiClient {
 }
 
 // cpuPercent measures a process's CPU use (user + system) over d, in % of one core.
-func cpuPercent(t *testing.T, pid int, d time.Duration) float64 {
+func cpuPercent(t testing.TB, pid int, d time.Duration) float64 {
 	t.Helper()
 	ticks := func() float64 {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -266,15 +273,9 @@ func TestCluster(t *testing.T) {
 
 func testCluster3(t *testing.T, bin, dsn string) {
 	c := newTestCluster(t, bin, dsn)
-	setup := filepath.Join(t.TempDir(), "setup")
-	out := c.cli(setup, "correct horse battery\n", "user", "create", "alice", "--password-stdin")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	key := lines[len(lines)-1]
-	c.cli(setup, "correct horse battery\n", "user", "create", "bob", "--password-stdin")
-	c.nodes["setup"] = &clusterNodeProc{dir: setup} // the secret key's source
-	a := c.start("a")
-	delete(c.nodes, "setup")
-	b, cc := c.start("b"), c.start("c")
+	key := c.createUser("alice")
+	c.createUser("bob")
+	a, b, cc := c.start("a"), c.start("b"), c.start("c")
 
 	// 2. A chat message sent on B appears on C (and on B).
 	bobB := loginOn(t, b, "bob")
