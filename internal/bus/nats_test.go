@@ -3,6 +3,10 @@ package bus_test
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -137,4 +141,61 @@ func TestNATSConnectError(t *testing.T) {
 	_, err := bus.NewNATS("nats://user:s3cret@127.0.0.1:1", bus.NATSOptions{})
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "s3cret")
+}
+
+// TestNATSReconnect runs a NATS server of its own, restarts it, and checks that the
+// buses reconnect and their subscriptions carry events again.
+func TestNATSReconnect(t *testing.T) {
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("ONAIR_REQUIRE_DBS") == "1" {
+			t.Fatal("nats-server is required (ONAIR_REQUIRE_DBS=1)")
+		}
+		t.Skip("nats-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	startServer := func() *testutil.Process {
+		p := testutil.Start(t, context.Background(), bin, "-a", "127.0.0.1", "-p", port)
+		require.Eventually(t, func() bool {
+			c, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}, 10*time.Second, 20*time.Millisecond, "nats-server: %s", p.Output())
+		return p
+	}
+	srv := startServer()
+	url := "nats://127.0.0.1:" + port
+	a, err := bus.NewNATS(url, bus.NATSOptions{Name: "a"})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := bus.NewNATS(url, bus.NATSOptions{Name: "b"})
+	require.NoError(t, err)
+	defer b.Close()
+	sub, err := b.Subscribe("chat.alice", 64)
+	require.NoError(t, err)
+	require.NoError(t, b.Conn().Flush())
+	require.NoError(t, a.Publish(context.Background(), "chat.alice", bus.Event{Channel: "before"}))
+	require.Equal(t, "before", recv(t, sub).Channel)
+
+	srv.Stop()
+	require.Eventually(t, func() bool { return !b.Conn().IsConnected() }, 5*time.Second, 10*time.Millisecond)
+	// Publishing while disconnected neither blocks nor fails (the client buffers it).
+	require.NoError(t, a.Publish(context.Background(), "chat.alice", bus.Event{Channel: "while down"}))
+	startServer()
+	require.Eventually(t, func() bool { return a.Conn().IsConnected() && b.Conn().IsConnected() }, 15*time.Second, 20*time.Millisecond)
+	require.NoError(t, b.Conn().Flush())
+	require.Eventually(t, func() bool {
+		_ = a.Publish(context.Background(), "chat.alice", bus.Event{Channel: "after"})
+		select {
+		case ev := <-sub.C():
+			return ev.Channel == "after" || ev.Channel == "while down"
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	}, 10*time.Second, 10*time.Millisecond, "the subscription carries events again")
 }
