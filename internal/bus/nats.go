@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -82,6 +83,9 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		nats.Name(name),
 		nats.NoEcho(),
 		nats.MaxReconnects(-1),
+		// Every node is back within about half a second of the server, well inside the
+		// cluster directory's 3 s dead-node timeout.
+		nats.ReconnectWait(500*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {

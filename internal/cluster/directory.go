@@ -100,15 +100,18 @@ type Directory struct {
 	// Logger receives the logs. Default: slog.Default().
 	Logger *slog.Logger
 
-	kv      jetstream.KeyValue
-	started time.Time
+	kv jetstream.KeyValue
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	sub     *nats.Subscription
 
-	mu     sync.Mutex
-	nodes  map[string]*nodeState
+	mu sync.Mutex
+	// listening is since when this node has heard the cluster without a break (set at
+	// Start and while disconnected): it judges no node dead until it has listened for
+	// DeadAfter, so a node back from a NATS outage does not take every other node for dead.
+	listening time.Time
+	nodes     map[string]*nodeState
 	claims map[string]claim // claims made by this node, by channel
 }
 
@@ -157,7 +160,7 @@ func (d *Directory) Start(ctx context.Context) error {
 	}
 	d.nodes = make(map[string]*nodeState)
 	d.claims = make(map[string]claim)
-	d.started = time.Now()
+	d.listening = time.Now()
 	d.sub, err = d.Conn.Subscribe(d.hbSubject(), d.onHeartbeat)
 	if err != nil {
 		return fmt.Errorf("subscribe to heartbeats: %w", err)
@@ -202,21 +205,51 @@ func (d *Directory) onHeartbeat(m *nats.Msg) {
 	d.mu.Unlock()
 }
 
+// run sends heartbeats and judges the other nodes. It never waits on JetStream: the
+// sweeps run in their own goroutine, so a slow or unreachable JetStream never delays a
+// heartbeat (which would make the others take this node for dead).
 func (d *Directory) run() {
 	defer d.wg.Done()
 	t := time.NewTicker(d.HeartbeatInterval)
 	defer t.Stop()
+	sweepNow := make(chan struct{}, 1)
+	d.wg.Add(1)
+	go d.runSweeps(sweepNow)
 	d.beat()
-	sweepEvery := max(1, int(d.SweepInterval/d.HeartbeatInterval))
-	for i := 1; ; i++ {
+	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-t.C:
 		}
+		if !d.Conn.IsConnected() {
+			d.mu.Lock()
+			d.listening = time.Now()
+			d.mu.Unlock()
+		}
 		d.beat()
-		dead := d.expire()
-		if len(dead) > 0 || i%sweepEvery == 0 {
+		if len(d.expire()) > 0 {
+			select {
+			case sweepNow <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// runSweeps sweeps every SweepInterval, and at once when a node died.
+func (d *Directory) runSweeps(now <-chan struct{}) {
+	defer d.wg.Done()
+	t := time.NewTicker(d.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		case <-now:
+		}
+		if d.Conn.IsConnected() {
 			d.sweep()
 		}
 	}
@@ -240,6 +273,9 @@ func (d *Directory) expire() []string {
 	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if now.Sub(d.listening) <= d.DeadAfter {
+		return nil
+	}
 	var dead []string
 	for name, n := range d.nodes {
 		if now.Sub(n.lastSeen) > d.DeadAfter {
@@ -252,7 +288,7 @@ func (d *Directory) expire() []string {
 }
 
 // alive reports whether a node is alive as far as this node knows. Until this node has
-// listened for DeadAfter, every node counts as alive.
+// listened for DeadAfter (after Start or a NATS outage), every node counts as alive.
 func (d *Directory) alive(node string) bool {
 	if node == d.Self.Node {
 		return true
@@ -262,7 +298,7 @@ func (d *Directory) alive(node string) bool {
 	if _, ok := d.nodes[node]; ok {
 		return true
 	}
-	return time.Since(d.started) <= d.DeadAfter
+	return time.Since(d.listening) <= d.DeadAfter
 }
 
 // sweep goes over every claim: a dead node's claim is removed (orphan); this node's

@@ -2,6 +2,10 @@ package cluster_test
 
 import (
 	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,7 +84,7 @@ func newTestCluster(t *testing.T) *testCluster {
 
 func (tc *testCluster) start(name string) *node {
 	t := tc.t
-	nc, err := nats.Connect(tc.url, nats.NoEcho())
+	nc, err := nats.Connect(tc.url, nats.NoEcho(), nats.ReconnectWait(100*time.Millisecond), nats.MaxReconnects(-1))
 	require.NoError(t, err)
 	n := &node{live: map[string]int{}, relayed: map[string]int{}}
 	n.dir = &cluster.Directory{
@@ -279,4 +283,53 @@ func TestLostClaimIsRestoredOrGivenUp(t *testing.T) {
 		defer a.mu.Unlock()
 		return ok && o.Node == "a" && len(a.lost) == 1 && a.lost[0] == "frank"
 	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// TestNATSOutageKillsNobody restarts the NATS server under two nodes: when it is back,
+// neither takes the other for dead (both were cut off, not the other node).
+func TestNATSOutageKillsNobody(t *testing.T) {
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		if os.Getenv("ONAIR_REQUIRE_DBS") == "1" {
+			t.Fatal("nats-server is required (ONAIR_REQUIRE_DBS=1)")
+		}
+		t.Skip("nats-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	store := t.TempDir()
+	startServer := func() *testutil.Process {
+		p := testutil.Start(t, context.Background(), bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd", store)
+		require.Eventually(t, func() bool {
+			c, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}, 10*time.Second, 20*time.Millisecond, "nats-server: %s", p.Output())
+		return p
+	}
+	srv := startServer()
+	tc := &testCluster{t: t, url: "nats://127.0.0.1:" + port, bucket: "outage"}
+	a, b := tc.start("a"), tc.start("b")
+	ctx := context.Background()
+	require.NoError(t, a.dir.Claim(ctx, "alice"))
+	a.setLive("alice", 0)
+	require.Eventually(t, func() bool { _, ok := b.dir.LiveStream("alice"); return ok }, 5*time.Second, 20*time.Millisecond)
+
+	srv.Stop()
+	time.Sleep(1500 * time.Millisecond) // three times DeadAfter without any heartbeat
+	startServer()
+	require.Eventually(t, func() bool { return a.dir.Conn.IsConnected() && b.dir.Conn.IsConnected() }, 15*time.Second, 20*time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // past DeadAfter since the reconnect, with sweeps
+	require.Empty(t, a.orphaned())
+	require.Empty(t, b.orphaned())
+	o, ok, err := b.dir.Locate(ctx, "alice")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "a", o.Node)
+	_, ok = b.dir.LiveStream("alice")
+	require.True(t, ok)
 }
