@@ -100,11 +100,11 @@ type Directory struct {
 	// Logger receives the logs. Default: slog.Default().
 	Logger *slog.Logger
 
-	kv jetstream.KeyValue
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	sub     *nats.Subscription
+	kv     jetstream.KeyValue
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sub    *nats.Subscription
 
 	mu sync.Mutex
 	// listening is since when this node has heard the cluster without a break (set at
@@ -112,7 +112,7 @@ type Directory struct {
 	// DeadAfter, so a node back from a NATS outage does not take every other node for dead.
 	listening time.Time
 	nodes     map[string]*nodeState
-	claims map[string]claim // claims made by this node, by channel
+	claims    map[string]claim // claims made by this node, by channel
 }
 
 type nodeState struct {
