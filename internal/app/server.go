@@ -172,7 +172,10 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.cmaf.Start(); err != nil {
 		return fmt.Errorf("start cmaf: %w", err)
 	}
-	storage := &record.LocalStorage{Dir: filepath.Join(c.Data, "recordings")}
+	storage, err := s.recordingStorage(ctx)
+	if err != nil {
+		return err
+	}
 	s.recorder = &record.Recorder{
 		CMAF:         s.cmaf,
 		Channels:     s.channels,

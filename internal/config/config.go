@@ -63,6 +63,8 @@ type Config struct {
 	Webhooks []Webhook `toml:"webhooks"`
 	// PublishAuth, when its URL is set, is asked before a publish starts (file only).
 	PublishAuth PublishAuth `toml:"publish_auth"`
+	// RecordingsS3, when its endpoint is set, stores recordings in S3 (see RecordingsS3).
+	RecordingsS3 RecordingsS3 `toml:"recordings_s3"`
 
 	// NATS, when set, runs this node in a cluster: the NATS server URL(s), comma-separated
 	// (nats://host:4222). Empty: a single node with an in-process bus.
@@ -245,6 +247,7 @@ func (c *Config) Validate() error {
 	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
+	errs = append(errs, c.RecordingsS3.validate()...)
 	errs = append(errs, c.Net.validate()...)
 	return errors.Join(errs...)
 }
@@ -267,7 +270,7 @@ func (c *Config) fields() []field {
 			return nil
 		}
 	}
-	return []field{
+	return append([]field{
 		{"data", str(&c.Data)},
 		{"db", str(&c.DB)},
 		{"rtmp_addr", str(&c.RTMPAddr)},
@@ -303,7 +306,7 @@ func (c *Config) fields() []field {
 		{"http_max_conns_per_ip", num(&c.HTTPMaxConnsPerIP)},
 		{"rtmp_max_conns_per_ip", num(&c.RTMPMaxConnsPerIP)},
 		{"conn_limit_exempt", func(v string) error { c.ConnLimitExempt = splitList(v); return nil }},
-	}
+	}, c.s3Fields()...)
 }
 
 // Keys returns every setting's TOML key, in a stable order.

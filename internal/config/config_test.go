@@ -108,3 +108,34 @@ conn_limit_exempt = ["10.0.0.0/8"]
 		require.ErrorContains(t, err, want)
 	}
 }
+
+func TestRecordingsS3(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "onair.toml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+[recordings_s3]
+endpoint = "minio.internal:9000"
+bucket = "onair"
+access_key = "AKIA"
+prefix = "site/recordings"
+`), 0o600))
+	c := Default()
+	require.False(t, c.RecordingsS3.Enabled())
+	require.NoError(t, Load(&c, file, []string{"ONAIR_RECORDINGS_S3_SECRET_KEY=shh", "ONAIR_RECORDINGS_S3_USE_SSL=true"}))
+	require.NoError(t, c.Validate())
+	require.True(t, c.RecordingsS3.Enabled())
+	require.Equal(t, RecordingsS3{Endpoint: "minio.internal:9000", Bucket: "onair", AccessKey: "AKIA", SecretKey: "shh", UseSSL: true, Prefix: "site/recordings"}, c.RecordingsS3)
+
+	c = Default()
+	require.ErrorContains(t, Load(&c, "", []string{"ONAIR_RECORDINGS_S3_USE_SSL=maybe"}), "ONAIR_RECORDINGS_S3_USE_SSL")
+
+	c = Default()
+	c.RecordingsS3 = RecordingsS3{Endpoint: "https://s3.example.org", AccessKey: "a"}
+	err := c.Validate()
+	for _, want := range []string{"recordings_s3.endpoint", "recordings_s3.bucket", "access_key and secret_key"} {
+		require.ErrorContains(t, err, want)
+	}
+	c = Default()
+	c.RecordingsS3 = RecordingsS3{Bucket: "b"}
+	require.ErrorContains(t, c.Validate(), "recordings_s3.endpoint: must be set")
+}

@@ -40,9 +40,18 @@ func (s *LocalStorage) dir(id int64) string {
 	return filepath.Join(s.Dir, strconv.FormatInt(id, 10))
 }
 
-func (s *LocalStorage) path(id int64, name string) (string, error) {
+// checkObjectName refuses an id or name that no object can have (ErrNotFound): a name
+// is never a path.
+func checkObjectName(id int64, name string) error {
 	if id <= 0 || !nameRE.MatchString(name) || strings.Contains(name, "..") {
-		return "", fmt.Errorf("object %d/%q: %w", id, name, ErrNotFound)
+		return fmt.Errorf("object %d/%q: %w", id, name, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *LocalStorage) path(id int64, name string) (string, error) {
+	if err := checkObjectName(id, name); err != nil {
+		return "", err
 	}
 	return filepath.Join(s.dir(id), name), nil
 }
