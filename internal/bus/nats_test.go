@@ -3,10 +3,6 @@ package bus_test
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -146,30 +142,8 @@ func TestNATSConnectError(t *testing.T) {
 // TestNATSReconnect runs a NATS server of its own, restarts it, and checks that the
 // buses reconnect and their subscriptions carry events again.
 func TestNATSReconnect(t *testing.T) {
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("ONAIR_REQUIRE_DBS") == "1" {
-			t.Fatal("nats-server is required (ONAIR_REQUIRE_DBS=1)")
-		}
-		t.Skip("nats-server not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	startServer := func() *testutil.Process {
-		p := testutil.Start(t, context.Background(), bin, "-a", "127.0.0.1", "-p", port)
-		require.Eventually(t, func() bool {
-			c, err := net.Dial("tcp", "127.0.0.1:"+port)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		}, 10*time.Second, 20*time.Millisecond, "nats-server: %s", p.Output())
-		return p
-	}
-	srv := startServer()
-	url := "nats://127.0.0.1:" + port
+	srv := testutil.StartNATSServer(t)
+	url := srv.URL
 	a, err := bus.NewNATS(url, bus.NATSOptions{Name: "a"})
 	require.NoError(t, err)
 	defer a.Close()
@@ -186,7 +160,7 @@ func TestNATSReconnect(t *testing.T) {
 	require.Eventually(t, func() bool { return !b.Conn().IsConnected() }, 5*time.Second, 10*time.Millisecond)
 	// Publishing while disconnected neither blocks nor fails (the client buffers it).
 	require.NoError(t, a.Publish(context.Background(), "chat.alice", bus.Event{Channel: "while down"}))
-	startServer()
+	srv.Start()
 	require.Eventually(t, func() bool { return a.Conn().IsConnected() && b.Conn().IsConnected() }, 15*time.Second, 20*time.Millisecond)
 	require.NoError(t, b.Conn().Flush())
 	require.Eventually(t, func() bool {

@@ -2,10 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -288,31 +284,8 @@ func TestLostClaimIsRestoredOrGivenUp(t *testing.T) {
 // TestNATSOutageKillsNobody restarts the NATS server under two nodes: when it is back,
 // neither takes the other for dead (both were cut off, not the other node).
 func TestNATSOutageKillsNobody(t *testing.T) {
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("ONAIR_REQUIRE_DBS") == "1" {
-			t.Fatal("nats-server is required (ONAIR_REQUIRE_DBS=1)")
-		}
-		t.Skip("nats-server not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	store := t.TempDir()
-	startServer := func() *testutil.Process {
-		p := testutil.Start(t, context.Background(), bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd", store)
-		require.Eventually(t, func() bool {
-			c, err := net.Dial("tcp", "127.0.0.1:"+port)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		}, 10*time.Second, 20*time.Millisecond, "nats-server: %s", p.Output())
-		return p
-	}
-	srv := startServer()
-	tc := &testCluster{t: t, url: "nats://127.0.0.1:" + port, bucket: "outage"}
+	srv := testutil.StartNATSServer(t, "-js", "-sd", t.TempDir())
+	tc := &testCluster{t: t, url: srv.URL, bucket: "outage"}
 	a, b := tc.start("a"), tc.start("b")
 	ctx := context.Background()
 	require.NoError(t, a.dir.Claim(ctx, "alice"))
@@ -321,7 +294,7 @@ func TestNATSOutageKillsNobody(t *testing.T) {
 
 	srv.Stop()
 	time.Sleep(1500 * time.Millisecond) // three times DeadAfter without any heartbeat
-	startServer()
+	srv.Start()
 	require.Eventually(t, func() bool { return a.dir.Conn.IsConnected() && b.dir.Conn.IsConnected() }, 15*time.Second, 20*time.Millisecond)
 	time.Sleep(1500 * time.Millisecond) // past DeadAfter since the reconnect, with sweeps
 	require.Empty(t, a.orphaned())
