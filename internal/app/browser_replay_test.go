@@ -65,16 +65,22 @@ const dvrStateJS = `(() => {
 // apiClient signs in through the JSON API and sends cookie calls with the CSRF token.
 type apiClient struct {
 	t    *testing.T
-	ts   *testServer
+	base string // http://host:port
 	http *http.Client
 	csrf string
 }
 
 func mustLogin(t *testing.T, ts *testServer, name string) *apiClient {
 	t.Helper()
+	return mustLoginAt(t, ts.httpURL(""), name)
+}
+
+// mustLoginAt is mustLogin on the server at base (http://host:port).
+func mustLoginAt(t *testing.T, base, name string) *apiClient {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	c := &apiClient{t: t, ts: ts, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	c := &apiClient{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
 	var out struct {
 		CSRFToken string `json:"csrf_token"`
 	}
@@ -88,7 +94,7 @@ func (c *apiClient) call(method, path string, body any, status int, out any) {
 	c.t.Helper()
 	data, err := json.Marshal(body)
 	require.NoError(c.t, err)
-	req, err := http.NewRequest(method, c.ts.httpURL(path), bytes.NewReader(data))
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(data))
 	require.NoError(c.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if c.csrf != "" {

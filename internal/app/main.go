@@ -47,6 +47,11 @@ Flags of serve, user and migrate:
   --rtmp-addr ADDR   RTMP listen address (default :1935)
   --http-addr ADDR   HTTP listen address (default :8080)
   --log-level LEVEL  debug, info, warn or error
+Cluster flags of serve (see docs/deploy/cluster.md):
+  --nats URL               NATS server(s): joins a cluster (needs a postgres:// or mysql:// --db)
+  --node NAME              this node's unique name (default: the host name)
+  --advertise-rtmp H:P     where other nodes reach this node's RTMP (default: --rtmp-addr)
+  --advertise-http H:P     where other nodes reach this node's HTTP (default: --http-addr)
 Every setting can also come from the environment as ONAIR_<NAME> (ONAIR_DATA, ONAIR_DB, ONAIR_RTMP_ADDR, …).
 `
 
@@ -113,6 +118,7 @@ func (m *Main) loadConfig(fs *flag.FlagSet, configPath string) (config.Config, e
 // settingFlags are the flags that map onto config keys.
 var settingFlags = map[string]bool{
 	"data": true, "db": true, "rtmp-addr": true, "http-addr": true, "log-level": true,
+	"nats": true, "node": true, "advertise-rtmp": true, "advertise-http": true,
 }
 
 // newFlagSet returns a flag set with the config flags shared by every command.
@@ -126,6 +132,10 @@ func (m *Main) newFlagSet(name string) (*flag.FlagSet, *string) {
 	fs.String("rtmp-addr", d.RTMPAddr, "RTMP listen address")
 	fs.String("http-addr", d.HTTPAddr, "HTTP listen address")
 	fs.String("log-level", d.LogLevel, "log level: debug, info, warn or error")
+	fs.String("nats", "", "NATS server URL(s): run as a cluster node")
+	fs.String("node", "", "cluster node name (default: the host name)")
+	fs.String("advertise-rtmp", "", "host:port other nodes reach this node's RTMP on")
+	fs.String("advertise-http", "", "host:port other nodes reach this node's HTTP on")
 	return fs, configPath
 }
 

@@ -49,7 +49,8 @@ type Server struct {
 	comments      *store.CommentService
 	notifications *store.NotificationService
 	settings      *store.SettingsService
-	bus           *bus.Local
+	bus           bus.Bus
+	cluster       *clusterNode // nil on a single node
 	hub           *hub.Registry
 	cmaf          *cmafstream.Manager
 	rtmp          *rtmp.Server
@@ -109,7 +110,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	s.notifications = store.NewNotificationService(s.db)
 	s.settings = store.NewSettingsService(s.db)
 	s.recordings = store.NewRecordingService(s.db)
-	s.bus = bus.NewLocal()
+	if err := s.openBus(); err != nil {
+		return err
+	}
 
 	s.hub = &hub.Registry{
 		Logger:      s.Logger.With("component", "hub"),
@@ -261,7 +264,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		for _, w := range c.Webhooks {
 			wc.Endpoints = append(wc.Endpoints, webhook.Endpoint{URL: w.URL, Secret: w.Secret, Events: w.Events})
 		}
-		s.webhooks = &webhook.Dispatcher{Config: wc, Bus: s.bus, Logger: s.Logger.With("component", "webhook")}
+		s.webhooks = &webhook.Dispatcher{Config: wc, Bus: s.eventBus(), Logger: s.Logger.With("component", "webhook")}
 		if err := s.webhooks.Start(); err != nil {
 			return fmt.Errorf("start webhooks: %w", err)
 		}
@@ -303,6 +306,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start web: %w", err)
 	}
 
+	if err := s.startCluster(ctx); err != nil {
+		return err
+	}
 	if err := s.prepareNet(); err != nil {
 		return err
 	}
@@ -388,8 +394,9 @@ func (s *Server) close() {
 	if s.stats != nil {
 		s.stats.Close()
 	}
+	s.closeCluster()
 	if s.bus != nil {
-		s.bus.Close()
+		s.closeBus()
 	}
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
@@ -477,6 +484,9 @@ func (s *Server) handleLiveEvent(ctx context.Context, ev liveEvent) {
 	}
 	if err := s.bus.Publish(ctx, "live", bus.Event{Type: typ, Channel: ev.channel}); err != nil && !errors.Is(err, bus.ErrClosed) {
 		s.Logger.Warn("publish live event", "channel", ev.channel, "err", err)
+	}
+	if !ev.live {
+		s.clusterStreamEnded(ctx, ev.channel)
 	}
 }
 

@@ -66,6 +66,20 @@ type Config struct {
 	// RecordingsS3, when its endpoint is set, stores recordings in S3 (see RecordingsS3).
 	RecordingsS3 RecordingsS3 `toml:"recordings_s3"`
 
+	// NATS, when set, runs this node in a cluster: the NATS server URL(s), comma-separated
+	// (nats://host:4222). Empty: a single node with an in-process bus.
+	NATS string `toml:"nats"`
+	// Cluster names the cluster: it prefixes the NATS subjects and the stream directory's
+	// bucket, so that several clusters (or test runs) can share NATS servers. Default: onair.
+	Cluster string `toml:"cluster"`
+	// Node is this node's unique name in the cluster. Default: the host name.
+	Node string `toml:"node"`
+	// AdvertiseRTMP is the host:port other nodes reach this node's RTMP server on.
+	// Default: rtmp_addr, when it names a host.
+	AdvertiseRTMP string `toml:"advertise_rtmp"`
+	// AdvertiseHTTP is the host:port other nodes reach this node's HTTP server on.
+	// Default: http_addr, when it names a host.
+	AdvertiseHTTP string `toml:"advertise_http"`
 	// Network hardening: TLS, HTTP timeouts and connection limits (see net.go).
 	Net
 	// Transcode is the adaptive bit rate ladder made by ffmpeg (file, or ONAIR_TRANSCODE_ENABLED).
@@ -124,6 +138,7 @@ func Default() Config {
 		ShutdownTimeout:    Duration(10 * time.Second),
 		StatAllow:          []string{"127.0.0.0/8", "::1/128"},
 		RecordingMinFreeMB: 1024,
+		Cluster:            "onair",
 		PublishAuth:        PublishAuth{Timeout: Duration(3 * time.Second)},
 		Net:                defaultNet(),
 		Transcode: Transcode{
@@ -255,6 +270,7 @@ func (c *Config) Validate() error {
 	if c.PublishAuth.URL != "" && !strings.HasPrefix(c.PublishAuth.URL, "http://") && !strings.HasPrefix(c.PublishAuth.URL, "https://") {
 		errs = append(errs, errors.New("publish_auth.url: must start with http:// or https://"))
 	}
+	errs = append(errs, c.validateCluster()...)
 	if c.PublicRTMPURL != "" && !strings.HasPrefix(c.PublicRTMPURL, "rtmp://") && !strings.HasPrefix(c.PublicRTMPURL, "rtmps://") {
 		errs = append(errs, errors.New("public_rtmp_url: must start with rtmp:// or rtmps://"))
 	}
@@ -319,6 +335,11 @@ func (c *Config) fields() []field {
 		{"recordings_user_quota_mb", num(&c.RecordingsUserQuotaMB)},
 		{"recording_min_free_mb", num(&c.RecordingMinFreeMB)},
 		{"stat_allow", func(v string) error { c.StatAllow = splitList(v); return nil }},
+		{"nats", str(&c.NATS)},
+		{"cluster", str(&c.Cluster)},
+		{"node", str(&c.Node)},
+		{"advertise_rtmp", str(&c.AdvertiseRTMP)},
+		{"advertise_http", str(&c.AdvertiseHTTP)},
 		{"tls_cert", str(&c.TLSCert)},
 		{"tls_key", str(&c.TLSKey)},
 		{"https_addr", str(&c.HTTPSAddr)},

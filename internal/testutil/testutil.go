@@ -69,8 +69,17 @@ type Process struct {
 // Start runs name with args until ctx ends or it exits. The test's cleanup kills it.
 func Start(tb testing.TB, ctx context.Context, name string, args ...string) *Process {
 	tb.Helper()
+	return StartEnv(tb, ctx, nil, name, args...)
+}
+
+// StartEnv is Start with env (KEY=value) added to the test's environment.
+func StartEnv(tb testing.TB, ctx context.Context, env []string, name string, args ...string) *Process {
+	tb.Helper()
 	p := &Process{out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, name, args...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
 	p.cmd.WaitDelay = 2 * time.Second
@@ -114,6 +123,9 @@ func (p *Process) Exited() bool {
 		return false
 	}
 }
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Output returns what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
