@@ -14,6 +14,7 @@ set -euo pipefail
 SOAK_DURATION=${SOAK_DURATION:-30m}
 SOAK_WARMUP=${SOAK_WARMUP:-5m}
 SOAK_SAMPLE=${SOAK_SAMPLE:-30}
+SOAK_RAMP=${SOAK_RAMP:-2m}
 SOAK_PUBLISHERS=${SOAK_PUBLISHERS:-20}
 SOAK_PLAYERS=${SOAK_PLAYERS:-500}
 SOAK_HLS=${SOAK_HLS:-100}
@@ -97,7 +98,7 @@ sampler=$!
 bench_rc=0
 "$ONAIR_BIN" bench --clip "$clip" --publish "$(join "${publish[@]}")" --names "$(join "${names[@]}")" \
 	--http "http://127.0.0.1:$SOAK_HTTP_PORT" --players "$SOAK_PLAYERS" --hls "$SOAK_HLS" --llhls "$SOAK_LLHLS" \
-	--duration "${dur}s" --ramp 30s --json "$SOAK_OUT/bench.json" >"$SOAK_OUT/bench.txt" 2>"$SOAK_OUT/bench.progress" ||
+	--duration "${dur}s" --ramp "$SOAK_RAMP" --json "$SOAK_OUT/bench.json" >"$SOAK_OUT/bench.txt" 2>"$SOAK_OUT/bench.progress" ||
 	bench_rc=$?
 
 # The summary: samples after the warm-up, against their mean.

@@ -28,6 +28,7 @@ import (
 	"github.com/onair/onair/internal/stats"
 	"github.com/onair/onair/internal/stats/source"
 	"github.com/onair/onair/internal/store"
+	"github.com/onair/onair/internal/thumb"
 	"github.com/onair/onair/internal/vod"
 	"github.com/onair/onair/internal/web"
 	"github.com/onair/onair/internal/webhook"
@@ -59,6 +60,7 @@ type Server struct {
 	recorder      *record.Recorder
 	cleaner       *record.Cleaner
 	vod           *vod.Server
+	thumbs        *thumb.Thumbnailer
 	stats         *stats.Collector
 	webhooks      *webhook.Dispatcher
 	web           *web.Server
@@ -226,6 +228,10 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start dash: %w", err)
 	}
 
+	if err := s.startThumbs(); err != nil {
+		return err
+	}
+
 	s.auth = &auth.Authenticator{
 		Sessions: s.sessions,
 		Accounts: s.users,
@@ -351,6 +357,7 @@ func (s *Server) close() {
 	if s.recorder != nil {
 		s.recorder.Close()
 	}
+	s.closeThumbs()
 	if s.cleaner != nil {
 		s.cleaner.Close()
 	}
