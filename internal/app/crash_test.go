@@ -160,6 +160,12 @@ func TestCrashRestart(t *testing.T) {
 			require.Equal(t, http.StatusOK, code, u)
 		}
 
+		// The repaired recording gets its poster, as a finished one does.
+		require.Eventually(t, func() bool {
+			code, body, _ := getBody(t, fmt.Sprintf("http://%s/vod/%d/poster.jpg", srv2.http, r.ID))
+			return code == http.StatusOK && strings.HasPrefix(body, "\xff\xd8")
+		}, 15*time.Second, 200*time.Millisecond, "no poster")
+
 		// ffmpeg decodes the whole replay without an error, and both the playlist and the
 		// MP4 download last as long as the row says.
 		vod := fmt.Sprintf("http://%s/vod/%d/index.m3u8", srv2.http, r.ID)
