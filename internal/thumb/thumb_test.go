@@ -3,12 +3,14 @@ package thumb
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -23,7 +25,25 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(pdeathHelperEnv) != "" {
+		runPdeathHelper()
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// pdeathHelperEnv makes the test binary a parent that starts a child the way decode
+// starts ffmpeg, prints the child's pid and waits to be killed.
+const pdeathHelperEnv = "ONAIR_THUMB_PDEATH_HELPER"
+
+func runPdeathHelper() {
+	cmd := exec.CommandContext(context.Background(), "sleep", "60")
+	setProcessGroup(cmd)
+	if err := cmd.Start(); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(cmd.Process.Pid)
+	select {} // until killed
 }
 
 func mustRegistry(t *testing.T) *hub.Registry {
