@@ -81,15 +81,22 @@ for _ in $(seq 50); do
 	curl -fsS "http://127.0.0.1:$SOAK_HTTP_PORT/healthz" >/dev/null 2>&1 && break
 	sleep 0.2
 done
+if ! kill -0 "$server" 2>/dev/null; then
+	echo "soak: onair did not start (ports $SOAK_RTMP_PORT/$SOAK_HTTP_PORT in use?):" >&2
+	tail -n 5 "$SOAK_OUT/server.log" >&2
+	exit 2
+fi
 
 start=$(date +%s)
-echo "t_s,rss_bytes,goroutines" >"$SOAK_OUT/samples.csv"
+echo "t_s,rss_bytes,goroutines,clients" >"$SOAK_OUT/samples.csv"
 (
 	while kill -0 "$server" 2>/dev/null; do
 		m=$(curl -fsS "http://127.0.0.1:$SOAK_HTTP_PORT/metrics" 2>/dev/null || true)
 		rss=$(awk '$1=="process_resident_memory_bytes"{printf "%d", $2}' <<<"$m")
 		gor=$(awk '$1=="go_goroutines"{printf "%d", $2}' <<<"$m")
-		[ -n "$rss" ] && echo "$(($(date +%s) - start)),$rss,$gor" >>"$SOAK_OUT/samples.csv"
+		# The bench's last progress line: connected publishers/players/viewers (publish P/20 rtmp N/500 …).
+		cl=$(tail -n 1 "$SOAK_OUT/bench.progress" 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i ~ /^(publish|rtmp|hls-ts|ll-hls)$/) { split($(i+1), a, "/"); s = s (s == "" ? "" : "+") a[1] } print s}')
+		[ -n "$rss" ] && echo "$(($(date +%s) - start)),$rss,$gor,${cl:-}" >>"$SOAK_OUT/samples.csv"
 		sleep "$SOAK_SAMPLE"
 	done
 ) &
@@ -106,6 +113,7 @@ awk -F, -v warm="$warm" -v dur="$dur" -v tol="$SOAK_TOLERANCE" -v bench_rc="$ben
 NR == 1 { next }
 $1 >= warm && $1 <= dur {
 	n++; r[n] = $2; g[n] = $3; rs += $2; gs += $3
+	if (n == 1) c1 = $4; c2 = $4
 	if (n == 1 || $2 < rmin) rmin = $2; if (n == 1 || $2 > rmax) rmax = $2
 	if (n == 1 || $3 < gmin) gmin = $3; if (n == 1 || $3 > gmax) gmax = $3
 }
@@ -119,6 +127,7 @@ END {
 	printf "|---|---:|---:|---:|---:|---:|\n"
 	printf "| RSS (MiB) | %d | %.1f | %.1f | %.1f | %+.1f %% / %+.1f %% |\n", n, rm / 1048576, rmin / 1048576, rmax / 1048576, rlo, rhi
 	printf "| goroutines | %d | %.0f | %d | %d | %+.1f %% / %+.1f %% |\n", n, gm, gmin, gmax, glo, ghi
-	printf "\nflat within ±%d %%: %s; bench exit status %d\n", tol, flat ? "yes" : "NO", bench_rc
+	printf "\nclients (publishers+players+TS+LL-HLS) at the first and last sample after warm-up: %s → %s\n", c1, c2
+	printf "flat within ±%d %%: %s; bench exit status %d\n", tol, flat ? "yes" : "NO", bench_rc
 	exit flat ? 0 : 1
 }' "$SOAK_OUT/samples.csv" | tee "$SOAK_OUT/summary.md"
