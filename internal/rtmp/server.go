@@ -146,8 +146,11 @@ func (s *Server) init() error {
 		s.Now = time.Now
 	}
 	s.limiter = failLimiter{max: s.MaxAuthFailures, window: s.AuthFailWindow, block: s.AuthBlock, now: s.Now}
+	// Under mu: the stats sampler may already read Conns (the app starts it before us).
+	s.mu.Lock()
 	s.conns = make(map[*conn]struct{})
 	s.publishing = make(map[string]*conn)
+	s.mu.Unlock()
 	// The server's own lifetime context, cancelled by Close; Authorize calls derive from it.
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return nil
