@@ -345,6 +345,7 @@ func (s *Server) close() {
 	if s.rtmp != nil {
 		s.rtmp.Close()
 	}
+	s.closeThumbs()
 	if s.hub != nil {
 		s.hub.Close()
 	}
@@ -357,7 +358,6 @@ func (s *Server) close() {
 	if s.recorder != nil {
 		s.recorder.Close()
 	}
-	s.closeThumbs()
 	if s.cleaner != nil {
 		s.cleaner.Close()
 	}

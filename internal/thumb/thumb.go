@@ -190,8 +190,8 @@ func (t *Thumbnailer) refresh(ctx context.Context) {
 	sem := make(chan struct{}, t.Concurrency)
 	var wg sync.WaitGroup
 	for _, s := range streams {
-		if s.Ended() {
-			continue
+		if s.Ended() || s.Source() == hub.SourceDerived {
+			continue // renditions made from a stream share its picture
 		}
 		live[s.Name()] = true
 		track, key := keyUnit(s)

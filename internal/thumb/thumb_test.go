@@ -201,6 +201,21 @@ func TestThumbnailAudioOnly(t *testing.T) {
 	require.False(t, ok)
 }
 
+// TestThumbnailSkipsDerived: a rendition made from a stream (transcoding) gets no
+// thumbnail of its own.
+func TestThumbnailSkipsDerived(t *testing.T) {
+	med := testutil.MustMedia(t, "h264_aac")
+	reg := mustRegistry(t)
+	th := mustThumbnailer(t, reg, 0)
+	p, err := reg.PublishFrom("alice_360p", med.Tracks, hub.SourceDerived)
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, testutil.PublishMedia(context.Background(), p, med, testutil.PublishOpts{To: med.KeyIndexes()[1] + 1}))
+	th.refresh(context.Background())
+	_, ok := th.Thumbnail("alice_360p")
+	require.False(t, ok)
+}
+
 // TestThumbnailWithoutFFmpeg: no ffmpeg means no thumbnails, no loop and 404s, no error.
 func TestThumbnailWithoutFFmpeg(t *testing.T) {
 	reg := mustRegistry(t)
