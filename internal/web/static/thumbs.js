@@ -71,6 +71,9 @@
       strip.src = bust(box.dataset.preview);
     }
 
+    if (window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches) {
+      return; // the still thumbnail only
+    }
     card.addEventListener('mouseenter', start);
     card.addEventListener('mouseleave', stop);
     card.addEventListener('focusin', start);
