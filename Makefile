@@ -52,3 +52,9 @@ bench:
 
 clean:
 	rm -rf bin node_modules $(PLAYER) $(DASHJS) $(UPLOT)
+
+# The soak of issue 9 (docs/reliability.md): 20 publishers, 500 RTMP players, 200 HLS viewers
+# for SOAK_DURATION (default 30m); RSS and goroutines from /metrics every 30 s.
+.PHONY: soak
+soak:
+	scripts/soak.sh

@@ -41,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/recordings/{id}", vodAPI)
 	mux.Handle("PATCH /api/v1/recordings/{id}", vodAPI)
 	mux.Handle("DELETE /api/v1/recordings/{id}", vodAPI)
+	mux.Handle("/thumb/", s.thumbHandler())
 	mux.Handle("/", s.web)
 	return mux
 }

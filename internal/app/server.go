@@ -30,6 +30,7 @@ import (
 	"github.com/onair/onair/internal/stats/source"
 	"github.com/onair/onair/internal/store"
 	"github.com/onair/onair/internal/transcode"
+	"github.com/onair/onair/internal/thumb"
 	"github.com/onair/onair/internal/vod"
 	"github.com/onair/onair/internal/web"
 	"github.com/onair/onair/internal/webhook"
@@ -63,6 +64,7 @@ type Server struct {
 	recorder      *record.Recorder
 	cleaner       *record.Cleaner
 	vod           *vod.Server
+	thumbs        *thumb.Thumbnailer
 	stats         *stats.Collector
 	webhooks      *webhook.Dispatcher
 	transcode     *transcode.Manager
@@ -242,6 +244,10 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start dash: %w", err)
 	}
 
+	if err := s.startThumbs(); err != nil {
+		return err
+	}
+
 	s.auth = &auth.Authenticator{
 		Sessions: s.sessions,
 		Accounts: s.users,
@@ -352,6 +358,7 @@ func (s *Server) close() {
 	if s.transcode != nil {
 		s.transcode.Close() // before the hub: children are killed, not left to finish
 	}
+	s.closeThumbs()
 	if s.hub != nil {
 		s.hub.Close()
 	}

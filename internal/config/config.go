@@ -46,6 +46,9 @@ type Config struct {
 	HLSSegmentDuration Duration `toml:"hls_segment_duration"`
 	// HLSPlaylistSize is the number of segments in a live playlist.
 	HLSPlaylistSize int `toml:"hls_playlist_size"`
+	// ThumbnailInterval is the time between two thumbnails of a live stream (made with
+	// ffmpeg when it is on PATH). 0 turns live thumbnails off.
+	ThumbnailInterval Duration `toml:"thumbnail_interval"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// RecordingsMaxAge deletes recordings older than this (0: keep them).
@@ -135,6 +138,7 @@ func Default() Config {
 		RelayLinger:        Duration(10 * time.Second),
 		HLSSegmentDuration: Duration(time.Second),
 		HLSPlaylistSize:    6,
+		ThumbnailInterval:  Duration(10 * time.Second),
 		ShutdownTimeout:    Duration(10 * time.Second),
 		StatAllow:          []string{"127.0.0.0/8", "::1/128"},
 		RecordingMinFreeMB: 1024,
@@ -251,6 +255,9 @@ func (c *Config) Validate() error {
 	if c.HLSPlaylistSize < 3 || c.HLSPlaylistSize > 100 {
 		errs = append(errs, errors.New("hls_playlist_size: must be between 3 and 100"))
 	}
+	if c.ThumbnailInterval != 0 && c.ThumbnailInterval < Duration(100*time.Millisecond) {
+		errs = append(errs, errors.New("thumbnail_interval: must be 0 (off) or at least 100ms"))
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must be positive"))
 	}
@@ -329,6 +336,7 @@ func (c *Config) fields() []field {
 		{"relay_linger", dur(&c.RelayLinger)},
 		{"hls_segment_duration", dur(&c.HLSSegmentDuration)},
 		{"hls_playlist_size", num(&c.HLSPlaylistSize)},
+		{"thumbnail_interval", dur(&c.ThumbnailInterval)},
 		{"shutdown_timeout", dur(&c.ShutdownTimeout)},
 		{"recordings_max_age", dur(&c.RecordingsMaxAge)},
 		{"recordings_max_mb", num(&c.RecordingsMaxMB)},

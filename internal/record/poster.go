@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"time"
@@ -60,17 +61,21 @@ func (r *Recorder) closePosters() {
 // queuePoster asks for the poster of a recording that has segments and video. It never
 // blocks: when the queue is full, the recording gets no poster.
 func (r *Recorder) queuePoster(rg *recording) {
-	if r.posters == nil || len(rg.w.entries) == 0 {
+	r.queuePosterOf(rg.id, rg.w, rg.logger)
+}
+
+func (r *Recorder) queuePosterOf(id int64, w *writer, logger *slog.Logger) {
+	if r.posters == nil || len(w.entries) == 0 {
 		return
 	}
-	e := rg.w.entries[0]
-	if e.Init < 0 || e.Init >= len(rg.w.meta.Inits) || !hasVideo(rg.w.meta.Inits[e.Init]) {
+	e := w.entries[0]
+	if e.Init < 0 || e.Init >= len(w.meta.Inits) || !hasVideo(w.meta.Inits[e.Init]) {
 		return
 	}
 	select {
-	case r.posters <- posterJob{id: rg.id, init: InitName(e.Init), seg: SegmentName(e.N)}:
+	case r.posters <- posterJob{id: id, init: InitName(e.Init), seg: SegmentName(e.N)}:
 	default:
-		rg.logger.Warn("poster skipped: queue full")
+		logger.Warn("poster skipped: queue full")
 	}
 }
 

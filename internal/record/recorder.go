@@ -151,11 +151,25 @@ func (r *Recorder) Start() error {
 
 	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 	defer cancel()
-	if _, err := Repair(ctx, r.Recordings, r.Storage, r.Logger); err != nil {
+	// A repaired recording never reached its end, where the poster is asked for.
+	type repairedRec struct {
+		id     int64
+		w      *writer
+		logger *slog.Logger
+	}
+	var repaired []repairedRec
+	if _, err := repair(ctx, r.Recordings, r.Storage, r.Logger, func(id int64, w *writer, l *slog.Logger) {
+		repaired = append(repaired, repairedRec{id, w, l})
+	}); err != nil {
 		r.cancel()
 		return fmt.Errorf("recorder: %w", err)
 	}
 	r.startPosters()
+	for _, rr := range repaired {
+		if _, err := r.Storage.Stat(ctx, rr.id, PosterName); errors.Is(err, ErrNotFound) {
+			r.queuePosterOf(rr.id, rr.w, rr.logger)
+		}
+	}
 	return nil
 }
 

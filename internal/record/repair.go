@@ -21,6 +21,12 @@ import (
 // It must run before the recorder takes new streams, and on one node only: every active
 // recording is taken to be a crashed one.
 func Repair(ctx context.Context, recs onair.RecordingService, st Storage, logger *slog.Logger) (int, error) {
+	return repair(ctx, recs, st, logger, nil)
+}
+
+// repair is Repair that also calls repaired with each finished recording.
+func repair(ctx context.Context, recs onair.RecordingService, st Storage, logger *slog.Logger,
+	repaired func(id int64, w *writer, logger *slog.Logger)) (int, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -31,7 +37,7 @@ func Repair(ctx context.Context, recs onair.RecordingService, st Storage, logger
 	n := 0
 	for _, rec := range active {
 		l := logger.With("channel", rec.Channel, "recording_id", rec.ID)
-		ok, err := repairOne(ctx, recs, st, rec)
+		w, err := repairOne(ctx, recs, st, rec)
 		if err != nil {
 			if ctx.Err() != nil {
 				return n, fmt.Errorf("repair: %w", err)
@@ -39,9 +45,12 @@ func Repair(ctx context.Context, recs onair.RecordingService, st Storage, logger
 			l.Error("recording not repaired", "err", err)
 			continue
 		}
-		if ok {
+		if w != nil {
 			n++
 			l.Info("recording repaired")
+			if repaired != nil {
+				repaired(rec.ID, w, l)
+			}
 		} else {
 			l.Info("empty recording deleted")
 		}
@@ -49,35 +58,35 @@ func Repair(ctx context.Context, recs onair.RecordingService, st Storage, logger
 	return n, nil
 }
 
-// repairOne finishes one crashed recording; it reports false when it had no segment and
-// was deleted.
-func repairOne(ctx context.Context, recs onair.RecordingService, st Storage, rec *onair.Recording) (bool, error) {
+// repairOne finishes one crashed recording and returns its writer, or nil when it had no
+// segment and was deleted.
+func repairOne(ctx context.Context, recs onair.RecordingService, st Storage, rec *onair.Recording) (*writer, error) {
 	if tr, ok := st.(TempRemover); ok {
 		if err := tr.RemoveTemp(ctx, rec.ID); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	w, lastMod, err := loadWriter(ctx, st, rec.ID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if len(w.entries) == 0 {
 		if err := recs.PurgeRecording(ctx, rec.ID); err != nil {
-			return false, err
+			return nil, err
 		}
-		return false, st.Delete(ctx, rec.ID)
+		return nil, st.Delete(ctx, rec.ID)
 	}
 	if err := w.finish(ctx); err != nil {
-		return false, err
+		return nil, err
 	}
 	fallback := lastMod
 	if fallback.IsZero() {
 		fallback = rec.StartedAt.Add(w.dur)
 	}
 	if err := recs.FinishRecording(ctx, rec.ID, w.progress(), w.endTime(fallback)); err != nil {
-		return false, err
+		return nil, err
 	}
-	return true, nil
+	return w, nil
 }
 
 // loadWriter rebuilds the writer of a stored recording: the segments of its playlist

@@ -148,6 +148,11 @@ func TestRepairAfterKill(t *testing.T) {
 	ffmpegDecode(t, "-i", e.path(id, PlaylistName))
 	_, err = e.local.Stat(t.Context(), id, ManifestName)
 	require.NoError(t, err)
+	// The poster, asked for at a recording's end, is made for a repaired one too.
+	require.Eventually(t, func() bool {
+		_, err := e.local.Stat(t.Context(), id, PosterName)
+		return err == nil
+	}, 15*time.Second, 50*time.Millisecond, "no poster for the repaired recording")
 }
 
 // TestRepairTrailingSegment repairs a recording whose last segment was stored but not

@@ -76,7 +76,7 @@ func (s *Server) layout(r *http.Request, title string) layoutData {
 		SiteName:  s.siteName(r),
 		Version:   s.Version,
 		PageTitle: title,
-		Scripts:   []string{"app.js"},
+		Scripts:   []string{"app.js", "thumbs.js"},
 		Path:      r.URL.Path,
 	}
 	if u := currentUser(r); u != nil {
