@@ -326,7 +326,7 @@ func readRaw(r io.Reader) ([]*rawmessage.Message, error) {
 }
 
 func isLimitError(err error) bool {
-	for _, s := range []string{"out of range", "exceeds limit", "unfinished messages hold"} {
+	for _, s := range []string{"out of range", "exceeds limit", "unfinished messages hold", "lacks the extended timestamp", "empty audio", "empty video"} {
 		if strings.Contains(err.Error(), s) {
 			return true
 		}
