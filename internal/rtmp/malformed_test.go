@@ -3,10 +3,12 @@ package rtmp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -534,4 +536,60 @@ func TestServerStalledPlayer(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 	require.Len(t, warns, 1)
 	require.Contains(t, warns[0], "write")
+}
+
+// TestServerMalformedNoGrowth runs the quick cases of the malformed corpus again and
+// again: once their connections are gone, goroutines and heap are back where they were.
+func TestServerMalformedNoGrowth(t *testing.T) {
+	e := newTestEnv(t, func(s *Server, _ *hub.Registry) {
+		s.ReadTimeout = 500 * time.Millisecond
+		s.HandshakeTimeout = 2 * time.Second
+		s.MaxMessageSize = 1 << 20
+	})
+	var quick []malformedCase
+	for _, ca := range malformedCases(t, e) {
+		if !strings.Contains(ca.want, "timeout") {
+			quick = append(quick, ca)
+		}
+	}
+	// Each round is a subtest: its clients are released by its cleanups.
+	round := func(t *testing.T) {
+		for _, ca := range quick {
+			nc := ca.run(t)
+			if ca.want != "" && !ca.open {
+				requireClosedByServer(t, nc, 5*time.Second)
+			}
+			nc.Close()
+			require.Eventually(t, func() bool { return len(e.srv.Conns()) == 0 },
+				5*time.Second, time.Millisecond, "%s: connection still open", ca.name)
+		}
+	}
+	measure := func() (int, uint64) {
+		var ms runtime.MemStats
+		for range 3 {
+			runtime.GC()
+		}
+		runtime.ReadMemStats(&ms)
+		return runtime.NumGoroutine(), ms.HeapInuse
+	}
+	t.Run("warm up", round) // pools, the hub's streams, lazily made buffers
+	// The captured log grows with every line: room for all of it, so that its growth
+	// does not count.
+	e.log.mu.Lock()
+	e.log.b.Grow(32 << 20)
+	e.log.mu.Unlock()
+	g0, h0 := measure()
+	const rounds = 20
+	for i := range rounds {
+		t.Run(fmt.Sprint("round ", i), round)
+	}
+	var g1 int
+	var h1 uint64
+	require.Eventually(t, func() bool {
+		g1, h1 = measure()
+		return g1 <= g0+2
+	}, 5*time.Second, 50*time.Millisecond, "goroutines grew from %d to %d", g0, g1)
+	t.Logf("%d cases x %d rounds: goroutines %d -> %d, heap in use %.1f -> %.1f MiB",
+		len(quick), rounds, g0, g1, float64(h0)/(1<<20), float64(h1)/(1<<20))
+	require.Less(t, h1, h0+4<<20, "heap in use grew")
 }
