@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -483,59 +484,97 @@ func publishH264Config(t *testing.T, c *gortmplib.Client) {
 	require.NoError(t, w.Initialize())
 }
 
-// TestServerStalledPlayer checks that a player that never reads its socket does not
-// slow another player, and that it is cut loose.
+// TestServerStalledPlayer checks that players that never read their socket do not slow
+// another player, and that they are cut loose. It measures the healthy player's frame
+// inter-arrival times without and with the stalled players.
 func TestServerStalledPlayer(t *testing.T) {
 	e := newTestEnv(t, func(s *Server, _ *hub.Registry) {
-		s.WriteTimeout = time.Second
+		s.WriteTimeout = 3 * time.Second
 	})
 	file := media(t, "big_h264_aac.flv")
 	e.publishFile(file, "live", keyOf("alice"), true)
 	st := e.waitLive("alice")
 
-	// The stalled player: a tiny receive window, and it never reads.
-	u, err := url.Parse(e.url("live", "alice"))
-	require.NoError(t, err)
-	stalled := &gortmplib.Client{URL: u, DialContext: (&net.Dialer{
-		Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) {
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) //nolint:errcheck
-			})
-		},
-	}).DialContext}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	require.NoError(t, stalled.Initialize(ctx))
-	defer stalled.Close()
-
 	good := e.dialPlayer("alice")
 	firstVideoAU(t, good)
-	start := time.Now()
-	frames := 0
-	good.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
-	for time.Since(start) < 3*time.Second {
-		msg, err := good.Read()
-		require.NoError(t, err)
-		if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU {
-			frames++
+	good.NetConn().SetReadDeadline(time.Now().Add(time.Minute)) //nolint:errcheck
+	// arrivals reads the good player for d and returns the wall-clock gaps between its
+	// video frames.
+	arrivals := func(d time.Duration) []time.Duration {
+		var gaps []time.Duration
+		start := time.Now()
+		last := start
+		for time.Since(start) < d {
+			msg, err := good.Read()
+			require.NoError(t, err)
+			if v, ok := msg.(*message.Video); ok && v.Type == message.VideoTypeAU {
+				now := time.Now()
+				gaps = append(gaps, now.Sub(last))
+				last = now
+			}
 		}
+		return gaps[1:]
 	}
-	rate := float64(frames) / time.Since(start).Seconds()
-	t.Logf("good player: %.1f frames/s while another player stalls", rate)
-	require.Greater(t, rate, 24.0)
+	const window = 3 * time.Second
+	base := arrivals(window)
 
-	// The stalled player is cut once its socket is full and a write blocks.
+	// The stalled players: a tiny receive window, and they never read.
+	const stalledN = 3
+	u, err := url.Parse(e.url("live", "alice"))
+	require.NoError(t, err)
+	for range stalledN {
+		stalled := &gortmplib.Client{URL: u, DialContext: (&net.Dialer{
+			Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) {
+					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) //nolint:errcheck
+				})
+			},
+		}).DialContext}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		require.NoError(t, stalled.Initialize(ctx))
+		cancel()
+		defer stalled.Close()
+	}
+	require.Equal(t, 1+stalledN, st.Readers()["rtmp"])
+	stalledAt := time.Now()
+	withStalled := arrivals(window)
+	require.Equal(t, 1+stalledN, st.Readers()["rtmp"], "stalled players cut before the measurement ended")
+
+	summary := func(gaps []time.Duration) (fps float64, p50, p99, worst time.Duration) {
+		var sum time.Duration
+		for _, g := range gaps {
+			sum += g
+		}
+		sorted := slices.Clone(gaps)
+		slices.Sort(sorted)
+		q := func(f float64) time.Duration { return sorted[int(f*float64(len(sorted)-1))] }
+		return float64(len(gaps)) / sum.Seconds(), q(0.5), q(0.99), sorted[len(sorted)-1]
+	}
+	fps0, p500, p990, max0 := summary(base)
+	fps1, p501, p991, max1 := summary(withStalled)
+	t.Logf("healthy player alone:            %.1f frames/s, gap p50 %v p99 %v max %v", fps0, p500, p990, max0)
+	t.Logf("healthy player, %d stalled ones: %.1f frames/s, gap p50 %v p99 %v max %v", stalledN, fps1, p501, p991, max1)
+	require.Greater(t, fps1, 24.0)
+	// generous: a publisher blocked by the stalled players would stop everyone for a WriteTimeout
+	require.Less(t, max1, time.Second)
+
+	// The stalled players are cut once their sockets are full and a write blocks.
 	require.Eventually(t, func() bool {
 		return st.Readers()["rtmp"] == 1
-	}, 20*time.Second, 50*time.Millisecond, "stalled player still attached")
-	// The close is logged just after the reader detaches.
+	}, 30*time.Second, 50*time.Millisecond, "stalled players still attached")
+	t.Logf("stalled players cut %v after they connected", time.Since(stalledAt).Round(100*time.Millisecond))
+	// The closes are logged just after the readers detach.
 	var warns []string
 	require.Eventually(t, func() bool {
 		warns = e.log.lines("level=WARN", "connection closed")
-		return len(warns) > 0
+		return len(warns) == stalledN
 	}, 5*time.Second, 10*time.Millisecond)
-	require.Len(t, warns, 1)
-	require.Contains(t, warns[0], "write")
+	for _, w := range warns {
+		require.Contains(t, w, "write")
+	}
+	t.Logf("%s", warns[0][strings.Index(warns[0], "err="):])
+	// The healthy player is still fed.
+	require.NotEmpty(t, arrivals(time.Second))
 }
 
 // TestServerMalformedNoGrowth runs the quick cases of the malformed corpus again and
