@@ -181,6 +181,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		t.Skip("run with -update-seeds to rewrite testdata/fuzz")
 	}
 	writeSeedCorpus(t, "FuzzServerConn", fuzzSeeds())
+	writeSeedCorpus(t, "FuzzServerLoopback", fuzzSeeds())
 	chunks := map[string][]byte{}
 	for name, b := range fuzzSeeds() {
 		chunks[name] = b
