@@ -289,7 +289,7 @@ func malformedCases(t *testing.T, e *testEnv) []malformedCase {
 						if _, err := nc.Write(b[i : i+1]); err != nil {
 							return
 						}
-						time.Sleep(e.srv.ReadTimeout / 2)
+						time.Sleep(e.srv.ReadTimeout / 5)
 					}
 				}()
 				return nc
