@@ -83,7 +83,8 @@ type chunkGuard struct {
 	maxMsg uint32
 	exact  bool
 	// onMessage receives captured messages of the types set in captureTypes (besides
-	// SetChunkSize and Abort, which the guard handles itself). body is reused after it returns.
+	// SetChunkSize and Abort, which the guard handles itself). body is reused after it
+	// returns; it is nil for a message longer than guardCaptureMax.
 	onMessage    func(typ uint8, body []byte) error
 	captureTypes uint32 // bit set of message types to capture for onMessage
 
@@ -338,7 +339,11 @@ func (g *chunkGuard) complete(cs *guardStream) error {
 	}
 	body := cs.capture
 	if uint32(len(body)) != cs.msgLen {
-		return nil // too long to capture: skipped
+		// Too long to capture: onMessage learns of it with a nil body.
+		if g.onMessage != nil && cs.typ < 32 && g.captureTypes&(1<<cs.typ) != 0 {
+			return g.onMessage(cs.typ, nil)
+		}
+		return nil
 	}
 	switch cs.typ {
 	case msgTypeSetChunkSize:

@@ -378,6 +378,18 @@ func malformedCases(t *testing.T, e *testEnv) []malformedCase {
 			run:  raw(func() []byte { return clientMessages(connectCmd(3), connectCmd(3)) }),
 			want: "second connect command",
 		},
+		{
+			name: "connect command over the guard's capture limit",
+			run: func(t *testing.T) net.Conn {
+				msgs := connectMsgs("publish", keyOf("dave"))
+				connect := msgs[1].(*message.CommandAMF0)
+				obj := append(connect.Arguments[0].(amf0.Object), amf0.ObjectEntry{Key: "pad", Value: strings.Repeat("x", 2*guardCaptureMax)})
+				connect.Arguments = []any{obj}
+				nc := afterHandshake(t, e, clientMessages(msgs...))
+				readUntil(t, nc, "NetStream.Publish.Start")
+				return nc
+			},
+		},
 		// media
 		{
 			name: "audio before the AAC sequence header",

@@ -47,6 +47,14 @@ func (s *Server) setupError(c *conn, err error) error {
 // gortmplib reads it: it refuses commands before connect, a second connect and undecodable
 // commands, and logs the first unknown command.
 func (s *Server) checkCommand(c *conn, body []byte) error {
+	if body == nil {
+		// Too long for the guard to look at: a large connect (gortmplib refuses anything
+		// else first), or a command we let gortmplib judge.
+		if c.connects == 0 {
+			c.connects = 1
+		}
+		return nil
+	}
 	d, err := amf0.Unmarshal(body)
 	if err != nil {
 		return fmt.Errorf("invalid command: %w", err)
