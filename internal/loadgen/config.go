@@ -79,6 +79,10 @@ type Config struct {
 	// ConnectTimeout bounds a connection setup or an HTTP request (blocking playlist
 	// requests add the part target). Default: DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// TimestampOffset is added to every timestamp publishers send, to start a stream near
+	// RTMP's extended timestamp boundary (0xFFFFFF ms) or its 32-bit wrap (2^32 ms,
+	// 49.7 days) without waiting that long. Default: 0.
+	TimestampOffset time.Duration
 }
 
 // withDefaults returns a copy of c with defaults set and URLs expanded, or an error when

@@ -110,14 +110,14 @@ func runPublisher(ctx context.Context, cfg *Config, pubURL string, clip *Clip, r
 			var n int
 			if m.video != nil {
 				v := *m.video
-				v.DTS = dts
+				v.DTS = dts + cfg.TimestampOffset
 				msg, n = &v, len(v.AU)
 				if !m.header {
 					r.Frames++
 				}
 			} else {
 				a := *m.audio
-				a.DTS = dts
+				a.DTS = dts + cfg.TimestampOffset
 				msg, n = &a, len(a.AU)
 			}
 			if err := c.Write(msg); err != nil {

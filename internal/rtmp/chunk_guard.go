@@ -51,6 +51,7 @@ type guardStream struct {
 	csid    byte
 	started bool   // a type 0 chunk was seen
 	ext     bool   // chunks of type 3 carry an extended timestamp
+	extTS   uint32 // the extended timestamp of the last type 0/1/2 header
 	typ     uint8  // message type
 	msgLen  uint32 // length of the current message
 	recv    uint32 // bytes of the current message received so far
@@ -63,7 +64,11 @@ type guardStream struct {
 //   - the handshake version must be 3 (plain RTMP; RTMPE is refused),
 //   - a SetChunkSize must be in [1, 16 MiB],
 //   - a message must not be longer than maxMsg, and the bytes held in unfinished
-//     messages of all chunk streams together must stay under 2*maxMsg.
+//     messages of all chunk streams together must stay under 2*maxMsg,
+//   - a type 3 chunk continuing a message whose header had an extended timestamp must
+//     repeat it (or send zero, as gortmplib's writer does): a sender that leaves it out
+//     would have its body misread as headers,
+//   - audio and video messages must not be empty.
 //
 // It mirrors gortmplib's chunk reader (v1.0.2): chunk stream ids 0 and 1 (2- and 3-byte
 // basic headers) are refused, and type 3 chunks carry an extended timestamp when the last
@@ -78,7 +83,8 @@ type chunkGuard struct {
 	maxMsg uint32
 	exact  bool
 	// onMessage receives captured messages of the types set in captureTypes (besides
-	// SetChunkSize and Abort, which the guard handles itself). body is reused after it returns.
+	// SetChunkSize and Abort, which the guard handles itself). body is reused after it
+	// returns; it is nil for a message longer than guardCaptureMax.
 	onMessage    func(typ uint8, body []byte) error
 	captureTypes uint32 // bit set of message types to capture for onMessage
 
@@ -175,6 +181,10 @@ func (g *chunkGuard) feed(b []byte) error {
 				ts := be32(g.hdr[:4])
 				if g.fmt != 3 {
 					g.cur.ext = ts >= 0xFFFFFF
+					g.cur.extTS = ts
+				} else if g.cur.recv != 0 && ts != g.cur.extTS && ts != 0 {
+					return guardErrorf("type 3 chunk on chunk stream %d lacks the extended timestamp %d of its message (got %d)",
+						g.cur.csid, g.cur.extTS, ts)
 				}
 				if err := g.startBody(); err != nil {
 					return err
@@ -206,7 +216,8 @@ func (g *chunkGuard) basicHeader(c byte) error {
 	g.fmt = c >> 6
 	csid := c & 0x3F
 	if csid < 2 {
-		return guardErrorf("chunk stream id %d not supported", csid)
+		// gortmplib reads only 1-byte basic headers: chunk stream ids 2 to 63.
+		return guardErrorf("chunk stream id above 63 (%d-byte basic header) not supported", csid+2)
 	}
 	cs := g.stream(csid)
 	g.cur = cs
@@ -275,6 +286,12 @@ func (g *chunkGuard) startBody() error {
 	if cs.recv == 0 {
 		cs.capture = cs.capture[:0]
 		if cs.msgLen == 0 {
+			switch cs.typ {
+			case msgTypeAudio:
+				return guardErrorf("empty audio message on chunk stream %d", cs.csid)
+			case msgTypeVideo:
+				return guardErrorf("empty video message on chunk stream %d", cs.csid)
+			}
 			// An empty message is complete at once.
 			g.st, g.need = gsBasic, 1
 			return g.complete(cs)
@@ -322,7 +339,11 @@ func (g *chunkGuard) complete(cs *guardStream) error {
 	}
 	body := cs.capture
 	if uint32(len(body)) != cs.msgLen {
-		return nil // too long to capture: skipped
+		// Too long to capture: onMessage learns of it with a nil body.
+		if g.onMessage != nil && cs.typ < 32 && g.captureTypes&(1<<cs.typ) != 0 {
+			return g.onMessage(cs.typ, nil)
+		}
+		return nil
 	}
 	switch cs.typ {
 	case msgTypeSetChunkSize:

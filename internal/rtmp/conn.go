@@ -28,6 +28,11 @@ type conn struct {
 	ip     netip.Addr
 	guard  *chunkGuard
 	stats  connStats
+
+	// setup phase (see setup.go)
+	setupUntil    time.Time // end of the handshake timeout; zero after publish/play
+	connects      int
+	warnedUnknown bool
 }
 
 // deadlineWriter sets the write deadline before every write of gortmplib, and counts
@@ -80,19 +85,23 @@ func (s *Server) recoverConn(c *conn) {
 func (s *Server) handle(c *conn) error {
 	c.guard = newChunkGuard(countingReader{s: s, c: c}, uint32(s.MaxMessageSize))
 	c.guard.exact = true
-	c.guard.before = func() { c.nc.SetReadDeadline(time.Now().Add(s.ReadTimeout)) } //nolint:errcheck
+	c.setupUntil = time.Now().Add(s.HandshakeTimeout)
+	c.guard.before = func() { c.nc.SetReadDeadline(s.setupReadDeadline(c)) } //nolint:errcheck
+	c.guard.captureTypes = 1 << msgTypeCommand
+	c.guard.onMessage = func(_ uint8, body []byte) error { return s.checkCommand(c, body) }
 	sc := &gortmplib.ServerConn{RW: struct {
 		io.Reader
 		io.Writer
 	}{c.guard, deadlineWriter{s: s, c: c, timeout: s.WriteTimeout}}}
 
 	if err := sc.Initialize(); err != nil {
-		return sanitize(err)
+		return sanitize(s.setupError(c, err))
 	}
 	c.stats.setFlashVer(sc.FlashVer)
 	if err := sc.AcceptConn(); err != nil {
-		return sanitize(err)
+		return sanitize(s.setupError(c, err))
 	}
+	c.setupUntil = time.Time{}
 	if sc.Publish {
 		c.guard.exact = false
 		return s.handlePublish(c, sc)

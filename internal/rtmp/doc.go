@@ -15,7 +15,15 @@
 //     byte and enforces what the library does not: chunk sizes in [1, 16 MiB] (the library
 //     accepts 0, which turns every byte into a chunk), a message length limit checked on
 //     the chunk header before any body is read, and a bound on the bytes of unfinished
-//     messages across chunk streams. It also sets the read deadline before every read.
+//     messages across chunk streams. It also sets the read deadline before every read
+//     (no later than the end of HandshakeTimeout while the connection is being set up,
+//     against clients trickling bytes), refuses empty audio/video messages and type 3
+//     chunks missing the extended timestamp of their message, and looks at every command
+//     first: commands before connect, a second connect and undecodable AMF0 close the
+//     connection; the first unknown command is logged and dropped.
+//   - Timestamps: RTMP's 32-bit millisecond timestamps (which wrap after 49.7 days) are
+//     unwrapped per publisher into a continuous 64-bit timeline (timeline.go), so a
+//     stream goes on across the wrap.
 //   - Publish: the key (last path element, any application name) is authorized after
 //     AcceptConn and before NetStream.Publish.Start; wrong keys, a per-IP failure limiter
 //     and a second publisher are refused with RejectAction, a short drain and a close.

@@ -123,6 +123,7 @@ type publishSession struct {
 
 	meta   streamMeta
 	tracks [2]*ingestTrack // by kind
+	ts     timeline        // unwraps the 32-bit message timestamps
 
 	// before going live
 	pending      []*unit.Unit // Track holds the kind until the session's track list exists

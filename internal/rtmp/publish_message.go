@@ -36,9 +36,9 @@ func (p *publishSession) handle(msg message.Message) error {
 	case *message.VideoExSequenceStart:
 		return p.handleVideoSequenceStart(m)
 	case *message.VideoExCodedFrames:
-		return p.videoFrame(m.FourCC, m.Payload, m.DTS, m.PTSDelta)
+		return p.videoFrame(m.FourCC, m.Payload, p.ts.unwrap(m.DTS), m.PTSDelta)
 	case *message.VideoExFramesX:
-		return p.videoFrame(m.FourCC, m.Payload, m.DTS, 0)
+		return p.videoFrame(m.FourCC, m.Payload, p.ts.unwrap(m.DTS), 0)
 	case *message.VideoExMultitrack:
 		if m.TrackID == 0 {
 			return p.handle(m.Wrapped)
@@ -49,7 +49,7 @@ func (p *publishSession) handle(msg message.Message) error {
 	case *message.AudioExSequenceStart:
 		return p.handleAudioSequenceStart(m)
 	case *message.AudioExCodedFrames:
-		return p.audioFrame(m.FourCC, m.Payload, m.DTS)
+		return p.audioFrame(m.FourCC, m.Payload, p.ts.unwrap(m.DTS))
 	case *message.AudioExMultitrack:
 		if m.TrackID == 0 {
 			return p.handle(m.Wrapped)
@@ -79,7 +79,7 @@ func (p *publishSession) handleVideo(m *message.Video) error {
 		if m.Codec == message.CodecH265 {
 			want = unit.CodecH265
 		}
-		return p.videoUnit(want, m.AU, m.DTS, m.PTSDelta)
+		return p.videoUnit(want, m.AU, p.ts.unwrap(m.DTS), m.PTSDelta)
 	}
 	return nil
 }
@@ -126,6 +126,9 @@ func (p *publishSession) videoUnit(want unit.Codec, payload []byte, dts, cts tim
 	if it.track.Codec != want {
 		return fmt.Errorf("%v video frame on a %v track", want, it.track.Codec)
 	}
+	if cts < 0 {
+		return fmt.Errorf("negative composition time %v", cts)
+	}
 	// An AV1 sequence header may arrive in band only: write adds the track then.
 	u, err := it.videoUnit(payload, dts, cts)
 	if err != nil || u == nil {
@@ -147,9 +150,9 @@ func (p *publishSession) handleAudio(m *message.Audio) error {
 			}
 			return p.setTrack(kindAudio, it)
 		}
-		return p.aacFrame(m.AU, m.DTS)
+		return p.aacFrame(m.AU, p.ts.unwrap(m.DTS))
 	case message.CodecMPEG1Audio:
-		return p.mp3Frames(m.AU, m.DTS)
+		return p.mp3Frames(m.AU, p.ts.unwrap(m.DTS))
 	}
 	return fmt.Errorf("unsupported audio codec %d", m.Codec)
 }

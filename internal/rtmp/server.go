@@ -19,6 +19,7 @@ import (
 // Defaults of the Server fields.
 const (
 	DefaultReadTimeout      = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultMaxMessageSize   = 8 << 20
 	DefaultProbeDuration    = time.Second
@@ -57,6 +58,10 @@ type Server struct {
 	// ReadTimeout closes a connection whose peer sends nothing for that long (a player
 	// is asked for a ping first when nothing was written to it either). Default: 10 s.
 	ReadTimeout time.Duration
+	// HandshakeTimeout bounds the setup of a connection: the handshake and the commands
+	// up to publish or play. It closes a client that trickles bytes slowly enough to dodge
+	// ReadTimeout. Default: 10 s.
+	HandshakeTimeout time.Duration
 	// WriteTimeout closes a connection when a write blocks that long. Default: 10 s.
 	WriteTimeout time.Duration
 	// MaxMessageSize is the largest RTMP message accepted; a longer one closes the
@@ -169,6 +174,7 @@ func (s *Server) init() error {
 	}
 	setDefault(&s.ReadTimeout, DefaultReadTimeout)
 	setDefault(&s.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&s.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&s.MaxMessageSize, DefaultMaxMessageSize)
 	setDefault(&s.ProbeDuration, DefaultProbeDuration)
 	setDefault(&s.AuthTimeout, DefaultAuthTimeout)
