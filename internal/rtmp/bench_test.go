@@ -114,8 +114,12 @@ func heapAndStacks() (heap, stacks uint64) {
 // TestPlayerMemory measures the memory of idle players (the stream is in its grace
 // window: players got the tracks and the GOP, and wait).
 func TestPlayerMemory(t *testing.T) {
+	idlePlayerMemory(t, func(_ *Server, reg *hub.Registry) { reg.GracePeriod = time.Minute })
+}
+
+func idlePlayerMemory(t *testing.T, opt func(*Server, *hub.Registry)) {
 	const n = 200
-	e := newTestEnv(t, func(_ *Server, reg *hub.Registry) { reg.GracePeriod = time.Minute })
+	e := newTestEnv(t, opt)
 	p := e.publishFile(media(t, "video_only.flv"), "live", keyOf("alice"), true)
 	st := e.waitLive("alice")
 	time.Sleep(1500 * time.Millisecond) // a full GOP in the cache

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
@@ -45,16 +46,26 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	// From here on gortmplib's ServerConn is dropped: the player's bytes are written raw,
 	// and its socket is read through the chunk guard alone (the guard ran in exact mode,
 	// so no byte after the play command sits in gortmplib's buffer).
-	p := &player{s: s, c: c, r: r, readerDone: make(chan struct{})}
+	p := &player{s: s, c: c, r: r}
 	p.encode = p.encodeUnit
 	c.stats.reader.Store(r)
 	c.stats.setState(ConnPlaying, name)
 	started := s.Now()
 	s.Logger.Debug("play started", "conn_id", c.id, "remote_addr", c.remote, "channel", name)
-	// The writer runs on a fresh (small) goroutine; it ends the connection.
+	run := p.run
+	if sh := s.playShardFor(c); sh != nil {
+		if err := p.startPooled(sh); err != nil {
+			r.Close()
+			return err
+		}
+		run = p.runPooled
+	} else {
+		p.readerDone = make(chan struct{})
+	}
+	// The player runs on a fresh (small) goroutine; it ends the connection.
 	go func() {
 		defer s.recoverConn(c)
-		err := p.run()
+		err := run()
 		s.Logger.Debug("play ended", "conn_id", c.id, "remote_addr", c.remote, "channel", name,
 			"duration", s.Now().Sub(started).Round(time.Millisecond), "bytes", c.stats.bytesOut.Load(),
 			"dropped", r.Dropped(), "err", err)
@@ -63,8 +74,10 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	return errHandedOff
 }
 
-// player sends a stream to one RTMP client: its goroutine writes the hub reader's
-// batches with one writev each, and a second goroutine reads the client's socket.
+// player sends a stream to one RTMP client. Pooled (see play_pool.go): a shard writes
+// its batches and its one goroutine reads the client's socket. Otherwise its goroutine
+// writes the hub reader's batches with one writev each, and a second goroutine reads
+// the client's socket.
 type player struct {
 	s      *Server
 	c      *conn
@@ -86,6 +99,16 @@ type player struct {
 	dropStart time.Time
 	dropLast  time.Time
 	merge     *time.Timer
+
+	// pooled players (play_pool.go)
+	rc           syscall.RawConn
+	mu           sync.Mutex // guards what the shard and the player's goroutine share:
+	detached     bool       // the shard no longer serves the player
+	pending      net.Buffers
+	stalledSince time.Time // when pending bytes were first left over
+	endErr       error     // why the shard ended the player
+	poked        atomic.Bool
+	pingWanted   atomic.Bool
 }
 
 func (p *player) run() error {
@@ -93,7 +116,12 @@ func (p *player) run() error {
 	p.s.wg.Add(1)
 	go func() {
 		defer p.s.wg.Done()
-		p.readLoop()
+		defer close(p.readerDone)
+		err := p.readLoop()
+		p.readErrMu.Lock()
+		p.readErr = err
+		p.readErrMu.Unlock()
+		p.r.Close() // wakes the writer
 	}()
 
 	err := p.writeLoop()
@@ -269,6 +297,10 @@ func (p *player) writeEnd() {
 	if p.write() != nil {
 		return
 	}
+	if p.readerDone == nil {
+		p.c.drain() // a pooled player: no reader goroutine is left
+		return
+	}
 	if tc, ok := p.c.nc.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite() //nolint:errcheck
 	}
@@ -284,45 +316,60 @@ func (p *player) writeEnd() {
 // readLoop reads the client's socket through the chunk guard: acknowledgements, pings,
 // buffer lengths are discarded; deleteStream/closeStream end the player. When the client
 // is silent for ReadTimeout while nothing was written to it either, it is pinged, and it
-// is closed when it stays silent.
-func (p *player) readLoop() {
-	defer close(p.readerDone)
+// is closed when it stays silent. A pooled player's loop also returns errPoked when its
+// shard ended it.
+func (p *player) readLoop() error {
 	g := p.c.guard
 	g.exact = false
 	g.captureTypes = 1 << msgTypeCommand
 	g.onMessage = playerCommand
+	if p.rc != nil {
+		g.before = p.readDeadline
+	}
 	buf := make([]byte, playerReadBufSize)
 	pinged := false
-	var err error
 	for {
-		_, err = g.Read(buf)
+		_, err := g.Read(buf)
 		if err == nil {
 			pinged = false
 			continue
 		}
 		if !isTimeout(err) {
-			break
+			return err
+		}
+		if p.poked.Load() {
+			return errPoked
 		}
 		idle := p.s.Now().Sub(time.Unix(0, p.lastWrite.Load()))
 		if idle < p.s.ReadTimeout {
 			continue
 		}
 		if pinged {
-			err = errPlayerSilent
-			break
+			return errPlayerSilent
 		}
 		pinged = true
+		if p.rc != nil {
+			// The shard writes it: a ping must not land inside a partly written batch.
+			p.pingWanted.Store(true)
+			continue
+		}
 		// Whole-message writes do not interleave with the writer's (the socket's write
 		// lock covers a whole write or writev).
 		p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)) //nolint:errcheck
 		if _, err = p.s.writeCounted(p.c, encodePing(uint32(p.s.Now().UnixMilli()))); err != nil {
-			break
+			return err
 		}
 	}
-	p.readErrMu.Lock()
-	p.readErr = err
-	p.readErrMu.Unlock()
-	p.r.Close() // wakes the writer
+}
+
+// readDeadline sets the read deadline of a pooled player before each socket read. A
+// poke (an expired deadline set by the shard) is never lost: the flag is checked after
+// the new deadline is set.
+func (p *player) readDeadline() {
+	p.c.nc.SetReadDeadline(time.Now().Add(p.s.ReadTimeout)) //nolint:errcheck
+	if p.poked.Load() {
+		p.c.nc.SetReadDeadline(time.Unix(1, 0)) //nolint:errcheck
+	}
 }
 
 // playerCommand handles a command message from a player.

@@ -1,0 +1,30 @@
+package rtmp
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// rawWritevSupported tells whether pooled players can be written with raw writev calls.
+const rawWritevSupported = true
+
+// maxIovecs is IOV_MAX on Linux.
+const maxIovecs = 1024
+
+func iovec(b []byte) syscall.Iovec {
+	v := syscall.Iovec{Base: &b[0]}
+	v.SetLen(len(b))
+	return v
+}
+
+// writevFD is the shard's syscall.RawConn write callback: one writev of sh.iov that
+// never waits for the socket (EAGAIN is left to the next tick).
+func (sh *playShard) writevFD(fd uintptr) bool {
+	r, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&sh.iov[0])), uintptr(len(sh.iov)))
+	if e != 0 {
+		sh.n, sh.errno = 0, e
+	} else {
+		sh.n = int(r)
+	}
+	return true
+}
