@@ -4,8 +4,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,4 +154,68 @@ func idlePlayerMemory(t *testing.T, opt func(*Server, *hub.Registry)) {
 	if !raceEnabled {
 		require.Less(t, per, int64(64<<10))
 	}
+}
+
+// BenchmarkFanoutPooled is BenchmarkFanout through a shard: one unit written to a
+// stream read by 1000 pooled players, then one shard tick, which writes every player's
+// batch to its socket (a Unix socket pair drained by a goroutine) with a non-blocking
+// writev. allocs/op is per unit for all 1000 players.
+func BenchmarkFanoutPooled(b *testing.B) {
+	if !rawWritevSupported {
+		b.Skip("no raw writev on this platform")
+	}
+	const players = 1000
+	tracks, key := captureKeyUnit(b, "h264_aac.flv")
+	reg := &hub.Registry{GracePeriod: -1, Logger: slog.New(slog.DiscardHandler)}
+	require.NoError(b, reg.Start())
+	defer reg.Close()
+	pub, err := reg.Publish("bench", tracks)
+	require.NoError(b, err)
+	defer pub.Close()
+	s := &Server{Hub: reg, Authorize: fakeAuthorize, WriteMergeWindow: time.Millisecond}
+	require.NoError(b, s.init())
+	defer s.cancel()
+	sh := &playShard{s: s}
+	sh.writeFn = sh.writevFD
+
+	for range players {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		require.NoError(b, err)
+		syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1<<20) //nolint:errcheck
+		local, peer := fileConn(b, fds[0]), fileConn(b, fds[1])
+		defer local.Close()
+		defer peer.Close()
+		go io.Copy(io.Discard, peer) //nolint:errcheck
+
+		r, err := pub.Stream().AddReader("rtmp")
+		require.NoError(b, err)
+		defer r.Close()
+		p := &player{s: s, c: &conn{nc: local}, r: r}
+		p.encode = p.encodeUnit
+		p.rc, err = local.(syscall.Conn).SyscallConn()
+		require.NoError(b, err)
+		sh.add(p)
+	}
+	sh.tick() // the session start
+	out0 := s.bytesOut.Load()
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u := &unit.Unit{Track: key.Track, Key: true, Payload: key.Payload, Size: key.Size,
+			DTS: time.Duration(i) * 33 * time.Millisecond, PTS: time.Duration(i) * 33 * time.Millisecond}
+		require.NoError(b, pub.WriteUnit(u))
+		sh.tick()
+	}
+	b.StopTimer()
+	require.Len(b, sh.players, players, "a player was dropped")
+	b.ReportMetric(float64(s.bytesOut.Load()-out0)/float64(b.N)/players, "bytes/player/op")
+}
+
+func fileConn(tb testing.TB, fd int) net.Conn {
+	f := os.NewFile(uintptr(fd), "socketpair")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	require.NoError(tb, err)
+	return c
 }
