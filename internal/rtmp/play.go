@@ -46,36 +46,38 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	// From here on gortmplib's ServerConn is dropped: the player's bytes are written raw,
 	// and its socket is read through the chunk guard alone (the guard ran in exact mode,
 	// so no byte after the play command sits in gortmplib's buffer).
-	p := &player{s: s, c: c, r: r}
+	p := &player{s: s, c: c, r: r, name: name, started: s.Now()}
 	p.encode = p.encodeUnit
 	c.stats.reader.Store(r)
 	c.stats.setState(ConnPlaying, name)
-	started := s.Now()
 	s.Logger.Debug("play started", "conn_id", c.id, "remote_addr", c.remote, "channel", name)
-	run := p.run
 	if sh := s.playShardFor(c); sh != nil {
+		// The shard ends the connection.
 		if err := p.startPooled(sh); err != nil {
 			r.Close()
 			return err
 		}
-		run = p.runPooled
-	} else {
-		p.readerDone = make(chan struct{})
+		return errHandedOff
 	}
+	p.readerDone = make(chan struct{})
 	// The player runs on a fresh (small) goroutine; it ends the connection.
 	go func() {
 		defer s.recoverConn(c)
-		err := run()
-		s.Logger.Debug("play ended", "conn_id", c.id, "remote_addr", c.remote, "channel", name,
-			"duration", s.Now().Sub(started).Round(time.Millisecond), "bytes", c.stats.bytesOut.Load(),
-			"dropped", r.Dropped(), "err", err)
+		err := p.run()
+		p.logEnd(err)
 		s.endConn(c, err)
 	}()
 	return errHandedOff
 }
 
-// player sends a stream to one RTMP client. Pooled (see play_pool.go): a shard writes
-// its batches and its one goroutine reads the client's socket. Otherwise its goroutine
+func (p *player) logEnd(err error) {
+	p.s.Logger.Debug("play ended", "conn_id", p.c.id, "remote_addr", p.c.remote, "channel", p.name,
+		"duration", p.s.Now().Sub(p.started).Round(time.Millisecond), "bytes", p.c.stats.bytesOut.Load(),
+		"dropped", p.r.Dropped(), "err", err)
+}
+
+// player sends a stream to one RTMP client. Pooled (see play_pool.go): a shard reads
+// and writes its socket, and it has no goroutine. Otherwise its goroutine
 // writes the hub reader's batches with one writev each, and a second goroutine reads
 // the client's socket.
 type player struct {
@@ -100,15 +102,18 @@ type player struct {
 	dropLast  time.Time
 	merge     *time.Timer
 
-	// pooled players (play_pool.go)
+	// pooled players (play_pool.go), touched by their shard only
 	rc           syscall.RawConn
-	mu           sync.Mutex // guards what the shard and the player's goroutine share:
-	detached     bool       // the shard no longer serves the player
-	pending      net.Buffers
-	stalledSince time.Time // when pending bytes were first left over
-	endErr       error     // why the shard ended the player
-	poked        atomic.Bool
-	pingWanted   atomic.Bool
+	pending      net.Buffers // bytes the socket did not take yet
+	stalledSince time.Time   // when pending bytes were first left over
+	lastRead     time.Time
+	pingAt       time.Time // when the silent client was pinged (zero: not pinged)
+	ending       bool      // the end messages are written
+	draining     bool      // half-closed, waiting for the client to close
+	drainUntil   time.Time
+
+	name    string
+	started time.Time
 }
 
 func (p *player) run() error {
@@ -297,10 +302,6 @@ func (p *player) writeEnd() {
 	if p.write() != nil {
 		return
 	}
-	if p.readerDone == nil {
-		p.c.drain() // a pooled player: no reader goroutine is left
-		return
-	}
 	if tc, ok := p.c.nc.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite() //nolint:errcheck
 	}
@@ -316,16 +317,12 @@ func (p *player) writeEnd() {
 // readLoop reads the client's socket through the chunk guard: acknowledgements, pings,
 // buffer lengths are discarded; deleteStream/closeStream end the player. When the client
 // is silent for ReadTimeout while nothing was written to it either, it is pinged, and it
-// is closed when it stays silent. A pooled player's loop also returns errPoked when its
-// shard ended it.
+// is closed when it stays silent.
 func (p *player) readLoop() error {
 	g := p.c.guard
 	g.exact = false
 	g.captureTypes = 1 << msgTypeCommand
 	g.onMessage = playerCommand
-	if p.rc != nil {
-		g.before = p.readDeadline
-	}
 	buf := make([]byte, playerReadBufSize)
 	pinged := false
 	for {
@@ -337,9 +334,6 @@ func (p *player) readLoop() error {
 		if !isTimeout(err) {
 			return err
 		}
-		if p.poked.Load() {
-			return errPoked
-		}
 		idle := p.s.Now().Sub(time.Unix(0, p.lastWrite.Load()))
 		if idle < p.s.ReadTimeout {
 			continue
@@ -348,27 +342,12 @@ func (p *player) readLoop() error {
 			return errPlayerSilent
 		}
 		pinged = true
-		if p.rc != nil {
-			// The shard writes it: a ping must not land inside a partly written batch.
-			p.pingWanted.Store(true)
-			continue
-		}
 		// Whole-message writes do not interleave with the writer's (the socket's write
 		// lock covers a whole write or writev).
 		p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)) //nolint:errcheck
 		if _, err = p.s.writeCounted(p.c, encodePing(uint32(p.s.Now().UnixMilli()))); err != nil {
 			return err
 		}
-	}
-}
-
-// readDeadline sets the read deadline of a pooled player before each socket read. A
-// poke (an expired deadline set by the shard) is never lost: the flag is checked after
-// the new deadline is set.
-func (p *player) readDeadline() {
-	p.c.nc.SetReadDeadline(time.Now().Add(p.s.ReadTimeout)) //nolint:errcheck
-	if p.poked.Load() {
-		p.c.nc.SetReadDeadline(time.Unix(1, 0)) //nolint:errcheck
 	}
 }
 

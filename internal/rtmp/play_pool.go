@@ -3,9 +3,11 @@ package rtmp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -15,18 +17,17 @@ import (
 
 // Pooled players (WriteMergeWindow > 0 on Linux).
 //
-// A player needs no goroutine of its own to write: a few shard goroutines (one per
-// CPU) wake once per merge window and, for each of their players, take what its hub
-// reader queued and write it with one non-blocking writev. What the socket does not
-// take stays pending (shared encodings, no copy) and is retried at the next tick; the
-// hub reader is not drained meanwhile, so a slow player loses units there and is cut by
-// checkDrops or after WriteTimeout without progress, exactly as a blocked writer was.
-// The player's own goroutine only reads its socket (acknowledgements, pings,
-// deleteStream): one goroutine per player, parked in the netpoller, instead of a
-// writer and a reader woken for every batch.
-
-// errPoked ends a pooled player's read loop when its shard ended the player.
-var errPoked = errors.New("player ended by its writer")
+// A pooled player has no goroutine of its own. A few shard goroutines (one per CPU) wake
+// once per merge window and serve each of their players in turn, without ever blocking:
+// read what the client sent (acknowledgements, pings, deleteStream) with a non-blocking
+// read through the chunk guard, then take what the player's hub reader queued and write
+// it with one non-blocking writev. What the socket does not take stays pending (shared
+// encodings, no copy) and goes first at the next tick; the hub reader is not drained
+// meanwhile, so a slow player loses units there and is cut by checkDrops or after
+// WriteTimeout without progress, exactly as a blocked writer was. A client silent for
+// ReadTimeout while nothing was written to it is pinged, and closed when it stays silent.
+// At the stream's end the shard writes StreamEOF and the status messages, half-closes,
+// and waits (up to drainTimeout) for the client to close.
 
 // playShard writes the batches of its players.
 type playShard struct {
@@ -43,6 +44,8 @@ type playShard struct {
 	n       int // result of the last writev
 	errno   syscall.Errno
 	writeFn func(fd uintptr) bool
+	readFn  func(fd uintptr) bool
+	rbuf    []byte // read buffer shared by the shard's players
 }
 
 // playShardFor returns the shard that will write c's batches, or nil when players write
@@ -63,7 +66,7 @@ func (s *Server) playShardFor(c *conn) *playShard {
 		s.playShards = make([]*playShard, runtime.GOMAXPROCS(0))
 		for i := range s.playShards {
 			sh := &playShard{s: s, wake: make(chan struct{}, 1)}
-			sh.writeFn = sh.writevFD
+			sh.init()
 			s.playShards[i] = sh
 			s.wg.Add(1)
 			go sh.run()
@@ -71,6 +74,12 @@ func (s *Server) playShardFor(c *conn) *playShard {
 	}
 	s.nextShard++
 	return s.playShards[s.nextShard%len(s.playShards)]
+}
+
+func (sh *playShard) init() {
+	sh.writeFn = sh.writevFD
+	sh.readFn = sh.readFD
+	sh.rbuf = make([]byte, playerReadBufSize)
 }
 
 func (sh *playShard) add(p *player) {
@@ -86,6 +95,7 @@ func (sh *playShard) add(p *player) {
 // run ticks every merge window while the shard has players.
 func (sh *playShard) run() {
 	defer sh.s.wg.Done()
+	defer sh.closeAll()
 	t := time.NewTicker(sh.s.WriteMergeWindow)
 	defer t.Stop()
 	for {
@@ -112,7 +122,19 @@ func (sh *playShard) run() {
 	}
 }
 
-// tick serves every player once and forgets the detached ones.
+// closeAll ends every player when the server closes.
+func (sh *playShard) closeAll() {
+	sh.mu.Lock()
+	sh.players = append(sh.players, sh.added...)
+	sh.added = nil
+	sh.mu.Unlock()
+	for _, p := range sh.players {
+		p.close(net.ErrClosed)
+	}
+	sh.players = nil
+}
+
+// tick serves every player once and forgets the ended ones.
 func (sh *playShard) tick() {
 	sh.mu.Lock()
 	sh.players = append(sh.players, sh.added...)
@@ -136,12 +158,21 @@ func (sh *playShard) tick() {
 	}
 }
 
-// serve writes what p has pending and what its reader queued. It returns false once p
-// is detached (the shard drops it).
-func (sh *playShard) serve(p *player, now time.Time) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.detached {
+// serve reads from and writes to p once. It returns false once p has ended (closed).
+func (sh *playShard) serve(p *player, now time.Time) (keep bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.s.Logger.Error("connection panicked", "conn_id", p.c.id, "remote_addr", p.c.remote,
+				"err", fmt.Sprint(r), "stack", string(debug.Stack()))
+			p.close(fmt.Errorf("panic: %v", r))
+			keep = false
+		}
+	}()
+	if err := sh.read(p, now); err != nil {
+		if p.draining && isOrdinaryEnd(err) {
+			err = nil // the client closed after the stream's end, as asked
+		}
+		p.close(err)
 		return false
 	}
 	if len(p.pending) > 0 {
@@ -151,7 +182,7 @@ func (sh *playShard) serve(p *player, now time.Time) bool {
 			err = os.ErrDeadlineExceeded
 		}
 		if err != nil {
-			p.finish(fmt.Errorf("write: %w", err))
+			p.close(fmt.Errorf("write: %w", err))
 			return false
 		}
 		if len(p.pending) > 0 {
@@ -159,23 +190,34 @@ func (sh *playShard) serve(p *player, now time.Time) bool {
 		}
 		p.pending = nil
 	}
+	if p.ending {
+		return p.drain(now)
+	}
+	if !p.pingAt.IsZero() && now.Sub(p.pingAt) >= p.s.ReadTimeout {
+		p.close(errPlayerSilent)
+		return false
+	}
 	bufs := sh.bufs[:0]
-	media := false
-	if p.pingWanted.Swap(false) {
+	if p.needPing(now) {
 		bufs = append(bufs, encodePing(uint32(now.UnixMilli())))
 	}
 	evs, rerr := p.r.TryReadBatch(sh.evs[:0])
-	if len(evs) > 0 {
-		media = true
+	media := len(evs) > 0
+	if media {
 		bufs = p.appendEvents(bufs, evs)
 		clear(evs)
 	}
 	sh.evs = evs[:0]
+	if errors.Is(rerr, hub.ErrStreamEnded) {
+		bufs = append(bufs, endMessages()...)
+		p.ending = true
+		rerr = nil
+	}
 	if len(bufs) > 0 {
 		n, err := sh.writev(p, bufs)
 		if err != nil {
 			clear(bufs)
-			p.finish(fmt.Errorf("write: %w", err))
+			p.close(fmt.Errorf("write: %w", err))
 			return false
 		}
 		if media {
@@ -191,35 +233,90 @@ func (sh *playShard) serve(p *player, now time.Time) bool {
 	}
 	sh.bufs = bufs[:0]
 	if rerr != nil {
-		if len(p.pending) == 0 || !errors.Is(rerr, hub.ErrStreamEnded) {
-			p.finish(rerr)
-			return false
-		}
-		return true // the end is written once the pending bytes are
+		p.close(rerr)
+		return false
+	}
+	if p.ending && len(p.pending) == 0 {
+		return p.drain(now)
 	}
 	return p.checkDropsPooled()
 }
 
+// read feeds what the client sent to the chunk guard, without blocking.
+func (sh *playShard) read(p *player, now time.Time) error {
+	for range 4 { // a few reads per tick are plenty for acknowledgements and commands
+		sh.n, sh.errno = 0, 0
+		if err := p.rc.Read(sh.readFn); err != nil {
+			return err
+		}
+		switch {
+		case sh.errno == syscall.EAGAIN || sh.errno == syscall.EINTR:
+			return nil
+		case sh.errno != 0:
+			return sh.errno
+		case sh.n == 0:
+			return io.EOF
+		}
+		p.s.countRead(p.c, sh.n)
+		p.lastRead = now
+		p.pingAt = time.Time{}
+		if err := p.c.guard.feed(sh.rbuf[:sh.n]); err != nil {
+			return err
+		}
+		if sh.n < len(sh.rbuf) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// needPing tells whether to ping p now: nothing was read from it nor written to it for
+// ReadTimeout. (serve closes a player that stays silent for another ReadTimeout.)
+func (p *player) needPing(now time.Time) bool {
+	last := max(p.lastRead.UnixNano(), p.lastWrite.Load())
+	if !p.pingAt.IsZero() {
+		return false
+	}
+	if now.UnixNano()-last >= int64(p.s.ReadTimeout) {
+		p.pingAt = now
+		return true
+	}
+	return false
+}
+
 func (p *player) checkDropsPooled() bool {
 	if err := p.checkDrops(); err != nil {
-		p.finish(err)
+		p.close(err)
 		return false
 	}
 	return true
 }
 
-// finish detaches p from its shard and wakes its goroutine, which ends the player with
-// err. Called with p.mu held.
-func (p *player) finish(err error) {
-	p.detached = true
-	p.endErr = err
-	p.poke()
+// drain half-closes an ended player once its last bytes are written, then waits for the
+// client to close (read sees EOF) or for drainTimeout.
+func (p *player) drain(now time.Time) bool {
+	if !p.draining {
+		p.draining = true
+		p.drainUntil = now.Add(drainTimeout)
+		if tc, ok := p.c.nc.(interface{ CloseWrite() error }); ok {
+			tc.CloseWrite() //nolint:errcheck
+		}
+	}
+	if now.After(p.drainUntil) {
+		p.close(nil)
+		return false
+	}
+	return true
 }
 
-// poke makes the player's blocked socket read return at once (see readDeadline).
-func (p *player) poke() {
-	p.poked.Store(true)
-	p.c.nc.SetReadDeadline(time.Unix(1, 0)) //nolint:errcheck
+// close ends a pooled player: it closes the socket, detaches the hub reader and ends the
+// connection with err.
+func (p *player) close(err error) {
+	p.c.nc.Close()
+	p.r.Close()
+	p.pending = nil
+	p.logEnd(err)
+	p.s.endConn(p.c, err)
 }
 
 // writev writes bufs to p's socket without blocking and counts what was written.
@@ -284,37 +381,23 @@ func (p *player) startPooled(sh *playShard) error {
 	if err != nil {
 		return err
 	}
-	// The shard's raw writes must not see an expired deadline.
-	if err := p.c.nc.SetWriteDeadline(time.Time{}); err != nil {
+	// The shard's raw reads and writes must not meet an expired deadline.
+	if err := p.c.nc.SetDeadline(time.Time{}); err != nil {
 		return err
 	}
+	g := p.c.guard
+	g.exact = false
+	g.captureTypes = 1 << msgTypeCommand
+	g.onMessage = playerCommand
+	g.before = nil
+	p.lastRead = p.s.Now()
 	sh.add(p)
 	return nil
 }
 
-// runPooled is the pooled player's goroutine: it reads the socket until the client or
-// the shard ends the player, then writes the stream's end if it ended.
-func (p *player) runPooled() error {
-	err := p.readLoop()
-	p.mu.Lock()
-	p.detached = true
-	if p.endErr != nil {
-		err = p.endErr
-	}
-	pending := p.pending
-	p.pending = nil
-	p.mu.Unlock()
-	if errors.Is(err, hub.ErrStreamEnded) {
-		err = nil
-		p.bufs = pending
-		if p.write() == nil {
-			p.writeEnd()
-		}
-	}
-	p.c.nc.Close()
-	p.r.Close()
-	if errors.Is(err, errPoked) {
-		err = net.ErrClosed
-	}
-	return err
+// endMessages tell a player the stream ended: StreamEOF, UnpublishNotify and Play.Stop.
+func endMessages() net.Buffers {
+	return net.Buffers{encodeStreamEOF(),
+		encodeStatus("NetStream.Play.UnpublishNotify", "stream ended"),
+		encodeStatus("NetStream.Play.Stop", "stream ended")}
 }

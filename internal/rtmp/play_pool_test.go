@@ -146,3 +146,23 @@ func TestPooledPlayerPing(t *testing.T) {
 func TestPooledPlayerMemory(t *testing.T) {
 	idlePlayerMemory(t, pooled(func(_ *Server, reg *hub.Registry) { reg.GracePeriod = time.Minute }))
 }
+
+// TestPooledPlayerDeleteStream checks that the shard reads a pooled player's commands:
+// deleteStream ends the player at once, an ordinary end.
+func TestPooledPlayerDeleteStream(t *testing.T) {
+	e := newTestEnv(t, pooled(nil))
+	e.publishFile(media(t, "h264_aac.flv"), "live", keyOf("alice"), true)
+	st := e.waitLive("alice")
+	nc := rawPlay(t, e.srv.ListenAddr().String(), "alice")
+	defer nc.Close()
+	go io.Copy(io.Discard, nc) //nolint:errcheck
+	require.Eventually(t, func() bool { return st.Readers()["rtmp"] == 1 }, 5*time.Second, 10*time.Millisecond)
+	_, err := nc.Write(clientMessages(&message.CommandAMF0{ChunkStreamID: 3, Name: "deleteStream",
+		CommandID: 7, Arguments: []any{nil, float64(1)}}))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return st.Readers()["rtmp"] == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return len(e.log.lines("play ended", "player closed the stream")) == 1
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Empty(t, e.log.lines("level=WARN"))
+}

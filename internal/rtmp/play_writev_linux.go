@@ -28,3 +28,15 @@ func (sh *playShard) writevFD(fd uintptr) bool {
 	}
 	return true
 }
+
+// readFD is the shard's syscall.RawConn read callback: one read into sh.rbuf that never
+// waits for the socket.
+func (sh *playShard) readFD(fd uintptr) bool {
+	r, _, e := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&sh.rbuf[0])), uintptr(len(sh.rbuf)))
+	if e != 0 {
+		sh.n, sh.errno = 0, e
+	} else {
+		sh.n = int(r)
+	}
+	return true
+}
