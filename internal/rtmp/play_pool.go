@@ -40,7 +40,7 @@ type playShard struct {
 	players []*player
 	evs     []hub.Event
 	bufs    net.Buffers
-	iov     []syscall.Iovec
+	iov     []iovecT
 	n       int // result of the last writev
 	errno   syscall.Errno
 	writeFn func(fd uintptr) bool

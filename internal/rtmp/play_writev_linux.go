@@ -11,7 +11,9 @@ const rawWritevSupported = true
 // maxIovecs is IOV_MAX on Linux.
 const maxIovecs = 1024
 
-func iovec(b []byte) syscall.Iovec {
+type iovecT = syscall.Iovec
+
+func iovec(b []byte) iovecT {
 	v := syscall.Iovec{Base: &b[0]}
 	v.SetLen(len(b))
 	return v

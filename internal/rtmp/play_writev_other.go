@@ -2,14 +2,14 @@
 
 package rtmp
 
-import "syscall"
-
 // Pooled players need raw writev calls: elsewhere every player writes from its own goroutine.
 const rawWritevSupported = false
 
 const maxIovecs = 1024
 
-func iovec([]byte) syscall.Iovec { return syscall.Iovec{} }
+type iovecT struct{}
+
+func iovec([]byte) iovecT { return iovecT{} }
 
 func (sh *playShard) writevFD(uintptr) bool { return true }
 func (sh *playShard) readFD(uintptr) bool   { return true }
