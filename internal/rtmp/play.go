@@ -103,14 +103,14 @@ type player struct {
 	merge     *time.Timer
 
 	// pooled players (play_pool.go), touched by their shard only
-	rc           syscall.RawConn
-	pending      net.Buffers // bytes the socket did not take yet
-	stalledSince time.Time   // when pending bytes were first left over
-	lastRead     time.Time
-	pingAt       time.Time // when the silent client was pinged (zero: not pinged)
-	ending       bool      // the end messages are written
-	draining     bool      // half-closed, waiting for the client to close
-	drainUntil   time.Time
+	rc         syscall.RawConn
+	flushing   atomic.Bool // a flush goroutine writes what the socket did not take
+	flushErr   error       // its error, read once flushing is false
+	lastRead   time.Time
+	pingAt     time.Time // when the silent client was pinged (zero: not pinged)
+	ending     bool      // the end messages are written
+	draining   bool      // half-closed, waiting for the client to close
+	drainUntil time.Time
 
 	name    string
 	started time.Time

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -21,10 +20,11 @@ import (
 // once per merge window and serve each of their players in turn, without ever blocking:
 // read what the client sent (acknowledgements, pings, deleteStream) with a non-blocking
 // read through the chunk guard, then take what the player's hub reader queued and write
-// it with one non-blocking writev. What the socket does not take stays pending (shared
-// encodings, no copy) and goes first at the next tick; the hub reader is not drained
-// meanwhile, so a slow player loses units there and is cut by checkDrops or after
-// WriteTimeout without progress, exactly as a blocked writer was. A client silent for
+// it with one non-blocking writev. What the socket does not take (shared encodings, no
+// copy) is written by a short-lived goroutine that blocks until the client has read it
+// (or WriteTimeout), while the shard skips the player; the hub reader is not drained
+// meanwhile, so a slow player loses units there and is cut by checkDrops or by the
+// write timeout, exactly as a blocked writer was. A client silent for
 // ReadTimeout while nothing was written to it is pinged, and closed when it stays silent.
 // At the stream's end the shard writes StreamEOF and the status messages, half-closes,
 // and waits (up to drainTimeout) for the client to close.
@@ -175,20 +175,12 @@ func (sh *playShard) serve(p *player, now time.Time) (keep bool) {
 		p.close(err)
 		return false
 	}
-	if len(p.pending) > 0 {
-		n, err := sh.writev(p, p.pending)
-		p.pending = advance(p.pending, n)
-		if err == nil && len(p.pending) > 0 && now.Sub(p.stalledSince) >= p.s.WriteTimeout {
-			err = os.ErrDeadlineExceeded
-		}
-		if err != nil {
-			p.close(fmt.Errorf("write: %w", err))
-			return false
-		}
-		if len(p.pending) > 0 {
-			return p.checkDropsPooled()
-		}
-		p.pending = nil
+	if p.flushing.Load() {
+		return true // a flush goroutine owns the player
+	}
+	if p.flushErr != nil {
+		p.close(fmt.Errorf("write: %w", p.flushErr))
+		return false
 	}
 	if p.ending {
 		return p.drain(now)
@@ -225,9 +217,9 @@ func (sh *playShard) serve(p *player, now time.Time) (keep bool) {
 			p.lastWrite.Store(now.UnixNano())
 		}
 		if rest := advance(bufs, n); len(rest) > 0 {
-			// The socket is full: keep the rest (a copy of the slice headers only).
-			p.pending = append(net.Buffers(nil), rest...)
-			p.stalledSince = now
+			// The socket is full: a goroutine writes the rest (a copy of the slice
+			// headers only) as the client reads, and hands the player back.
+			p.flush(append(net.Buffers(nil), rest...))
 		}
 		clear(bufs)
 	}
@@ -236,10 +228,32 @@ func (sh *playShard) serve(p *player, now time.Time) (keep bool) {
 		p.close(rerr)
 		return false
 	}
-	if p.ending && len(p.pending) == 0 {
+	if p.ending && !p.flushing.Load() {
 		return p.drain(now)
 	}
 	return p.checkDropsPooled()
+}
+
+// flush writes pending from a goroutine of its own, blocking up to WriteTimeout, while
+// the shard leaves the player alone. A player that keeps up never needs one.
+func (p *player) flush(pending net.Buffers) {
+	p.flushing.Store(true)
+	p.s.wg.Add(1)
+	go func() {
+		defer p.s.wg.Done()
+		err := p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout))
+		if err == nil {
+			var n int64
+			n, err = pending.WriteTo(p.c.nc)
+			p.s.countWrite(p.c, int(n))
+			p.r.Stream().AddBytesOut(int(n))
+		}
+		if err == nil {
+			err = p.c.nc.SetWriteDeadline(time.Time{})
+		}
+		p.flushErr = err
+		p.flushing.Store(false)
+	}()
 }
 
 // read feeds what the client sent to the chunk guard, without blocking.
@@ -314,7 +328,6 @@ func (p *player) drain(now time.Time) bool {
 func (p *player) close(err error) {
 	p.c.nc.Close()
 	p.r.Close()
-	p.pending = nil
 	p.logEnd(err)
 	p.s.endConn(p.c, err)
 }
