@@ -38,17 +38,24 @@ func captureKeyUnit(tb testing.TB, file string) ([]*unit.Track, *unit.Unit) {
 	return nil, nil
 }
 
+// benchStream starts a hub stream with the tracks of a real file and returns its
+// registry, its publisher and a key unit to write.
+func benchStream(b *testing.B) (*hub.Registry, *hub.Publisher, *unit.Unit) {
+	tracks, key := captureKeyUnit(b, "h264_aac.flv")
+	reg := &hub.Registry{GracePeriod: -1, Logger: slog.New(slog.DiscardHandler)}
+	require.NoError(b, reg.Start())
+	b.Cleanup(reg.Close)
+	pub, err := reg.Publish("bench", tracks)
+	require.NoError(b, err)
+	b.Cleanup(pub.Close)
+	return reg, pub, key
+}
+
 // BenchmarkFanout writes one unit to a stream read by 1000 RTMP players: the unit is
 // chunked once (encodings/op = 1) and every player appends the same bytes to its batch.
 func BenchmarkFanout(b *testing.B) {
 	const players = 1000
-	tracks, key := captureKeyUnit(b, "h264_aac.flv")
-	reg := &hub.Registry{GracePeriod: -1, Logger: slog.New(slog.DiscardHandler)}
-	require.NoError(b, reg.Start())
-	defer reg.Close()
-	pub, err := reg.Publish("bench", tracks)
-	require.NoError(b, err)
-	defer pub.Close()
+	reg, pub, key := benchStream(b)
 	s := &Server{Hub: reg, Authorize: fakeAuthorize}
 	require.NoError(b, s.init())
 	defer s.cancel()
@@ -166,13 +173,7 @@ func BenchmarkFanoutPooled(b *testing.B) {
 		b.Skip("no raw writev on this platform")
 	}
 	const players = 1000
-	tracks, key := captureKeyUnit(b, "h264_aac.flv")
-	reg := &hub.Registry{GracePeriod: -1, Logger: slog.New(slog.DiscardHandler)}
-	require.NoError(b, reg.Start())
-	defer reg.Close()
-	pub, err := reg.Publish("bench", tracks)
-	require.NoError(b, err)
-	defer pub.Close()
+	reg, pub, key := benchStream(b)
 	s := &Server{Hub: reg, Authorize: fakeAuthorize, WriteMergeWindow: time.Millisecond, ReadTimeout: time.Hour}
 	require.NoError(b, s.init())
 	defer s.cancel()
