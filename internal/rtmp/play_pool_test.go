@@ -24,53 +24,6 @@ func pooled(extra func(*Server, *hub.Registry)) func(*Server, *hub.Registry) {
 	}
 }
 
-// TestPooledPlayerStreamEnd plays a whole file through a shard: every frame arrives in
-// order, then StreamEOF, UnpublishNotify and the close.
-func TestPooledPlayerStreamEnd(t *testing.T) {
-	e := newTestEnv(t, pooled(nil))
-	p := e.publishFile(media(t, "video_only.flv"), "live", keyOf("judy"), false)
-	e.waitLive("judy")
-	c := e.dialPlayer("judy")
-	require.True(t, firstVideoAU(t, c).IsKeyFrame)
-	e.srv.mu.Lock()
-	shards := len(e.srv.playShards)
-	e.srv.mu.Unlock()
-	require.Positive(t, shards, "the player is not pooled")
-	require.NoError(t, p.wait(t, 20*time.Second))
-
-	var eof, notify bool
-	frames := 0
-	last := time.Duration(-1)
-	c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
-	for {
-		msg, err := c.Read()
-		if err != nil {
-			break
-		}
-		switch m := msg.(type) {
-		case *message.Video:
-			if m.Type == message.VideoTypeAU {
-				require.GreaterOrEqual(t, m.DTS, last)
-				last = m.DTS
-				frames++
-			}
-		case *message.UserControlStreamEOF:
-			eof = true
-		case *message.CommandAMF0:
-			if m.Name == "onStatus" && bytes.Contains([]byte(commandCode(m)), []byte("UnpublishNotify")) {
-				notify = true
-			}
-		}
-	}
-	require.True(t, eof)
-	require.True(t, notify)
-	require.Greater(t, frames, 20)
-	require.Eventually(t, func() bool {
-		return len(e.log.lines("play ended", "err=<nil>")) == 1
-	}, 5*time.Second, 10*time.Millisecond)
-	require.Empty(t, e.log.lines("level=WARN"))
-}
-
 // TestPooledPlayerStalled checks that a pooled player that never reads does not hold up
 // the others (the shard never blocks on it) and is cut after WriteTimeout.
 func TestPooledPlayerStalled(t *testing.T) {
