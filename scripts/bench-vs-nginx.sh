@@ -8,7 +8,8 @@
 #
 # Env: BENCH (/work/shared/bench), ROUNDS (2), CASES ("s1 s2 s5"), S1_N ("200 500 1000"),
 # S2_P (20), DUR (20), WARMUP (5), IDLE_N (1000 idle players; 0 skips), RECORDING (0: the
-# onair users do not record, like nginx-rtmp; 1: onair's default, recording on),
+# onair users do not record, like nginx-rtmp; 1: onair's default, recording on), SETTLE (15s: wait
+# after the idle players connected before the second RSS sample),
 # OUT (/tmp/onair-vs-nginx). Ports 1935 and 8080 must be free.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ BENCH="${BENCH:-/work/shared/bench}"
 ROUNDS="${ROUNDS:-2}"
 CASES="${CASES:-s1 s2 s5}"
 IDLE_N="${IDLE_N:-1000}"
+SETTLE="${SETTLE:-15s}"
 RECORDING="${RECORDING:-0}"
 OUT="${OUT:-/tmp/onair-vs-nginx}"
 export DUR="${DUR:-20}" WARMUP="${WARMUP:-5}" S1_N="${S1_N:-200 500 1000}" S2_P="${S2_P:-20}" S5_J="${S5_J:-10}"
@@ -49,7 +51,7 @@ idle_rss() {
   fi
   play="rtmp://127.0.0.1:1935/live/idle"
   echo "$srv idle KB/player: $(timeout 300 "$OUT/idlerss" -pid "$pid" -clip /tmp/bench-media/clip.flv \
-    -publish "$pub" -play "$play" -n "$IDLE_N" 2>&1 | tail -n 1)" | tee -a "$OUT/idle.txt"
+    -publish "$pub" -play "$play" -n "$IDLE_N" -settle "$SETTLE" 2>&1 | tail -n 1)" | tee -a "$OUT/idle.txt"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null; sleep 1
 }
 
