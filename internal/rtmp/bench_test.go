@@ -4,8 +4,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,17 +38,24 @@ func captureKeyUnit(tb testing.TB, file string) ([]*unit.Track, *unit.Unit) {
 	return nil, nil
 }
 
+// benchStream starts a hub stream with the tracks of a real file and returns its
+// registry, its publisher and a key unit to write.
+func benchStream(b *testing.B) (*hub.Registry, *hub.Publisher, *unit.Unit) {
+	tracks, key := captureKeyUnit(b, "h264_aac.flv")
+	reg := &hub.Registry{GracePeriod: -1, Logger: slog.New(slog.DiscardHandler)}
+	require.NoError(b, reg.Start())
+	b.Cleanup(reg.Close)
+	pub, err := reg.Publish("bench", tracks)
+	require.NoError(b, err)
+	b.Cleanup(pub.Close)
+	return reg, pub, key
+}
+
 // BenchmarkFanout writes one unit to a stream read by 1000 RTMP players: the unit is
 // chunked once (encodings/op = 1) and every player appends the same bytes to its batch.
 func BenchmarkFanout(b *testing.B) {
 	const players = 1000
-	tracks, key := captureKeyUnit(b, "h264_aac.flv")
-	reg := &hub.Registry{GracePeriod: -1, Logger: slog.New(slog.DiscardHandler)}
-	require.NoError(b, reg.Start())
-	defer reg.Close()
-	pub, err := reg.Publish("bench", tracks)
-	require.NoError(b, err)
-	defer pub.Close()
+	reg, pub, key := benchStream(b)
 	s := &Server{Hub: reg, Authorize: fakeAuthorize}
 	require.NoError(b, s.init())
 	defer s.cancel()
@@ -114,8 +123,12 @@ func heapAndStacks() (heap, stacks uint64) {
 // TestPlayerMemory measures the memory of idle players (the stream is in its grace
 // window: players got the tracks and the GOP, and wait).
 func TestPlayerMemory(t *testing.T) {
+	idlePlayerMemory(t, func(_ *Server, reg *hub.Registry) { reg.GracePeriod = time.Minute })
+}
+
+func idlePlayerMemory(t *testing.T, opt func(*Server, *hub.Registry)) {
 	const n = 200
-	e := newTestEnv(t, func(_ *Server, reg *hub.Registry) { reg.GracePeriod = time.Minute })
+	e := newTestEnv(t, opt)
 	p := e.publishFile(media(t, "video_only.flv"), "live", keyOf("alice"), true)
 	st := e.waitLive("alice")
 	time.Sleep(1500 * time.Millisecond) // a full GOP in the cache
@@ -148,4 +161,63 @@ func TestPlayerMemory(t *testing.T) {
 	if !raceEnabled {
 		require.Less(t, per, int64(64<<10))
 	}
+}
+
+// BenchmarkFanoutPooled is BenchmarkFanout through a shard: one unit written to a
+// stream read by 1000 pooled players, then one shard tick, which writes every player's
+// batch to its socket (a Unix socket pair drained by a goroutine) with a non-blocking
+// writev, after a non-blocking read of what the player sent. allocs/op is per unit for
+// all 1000 players.
+func BenchmarkFanoutPooled(b *testing.B) {
+	if !rawWritevSupported {
+		b.Skip("no raw writev on this platform")
+	}
+	const players = 1000
+	reg, pub, key := benchStream(b)
+	s := &Server{Hub: reg, Authorize: fakeAuthorize, WriteMergeWindow: time.Millisecond, ReadTimeout: time.Hour}
+	require.NoError(b, s.init())
+	defer s.cancel()
+	sh := &playShard{s: s}
+	sh.init()
+
+	for range players {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		require.NoError(b, err)
+		syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1<<20) //nolint:errcheck
+		local, peer := fileConn(b, fds[0]), fileConn(b, fds[1])
+		defer local.Close()
+		defer peer.Close()
+		go io.Copy(io.Discard, peer) //nolint:errcheck
+
+		r, err := pub.Stream().AddReader("rtmp")
+		require.NoError(b, err)
+		defer r.Close()
+		p := &player{s: s, c: &conn{nc: local}, r: r, lastRead: time.Now()}
+		p.encode = p.encodeUnit
+		p.rc, err = local.(syscall.Conn).SyscallConn()
+		require.NoError(b, err)
+		sh.add(p)
+	}
+	sh.tick() // the session start
+	out0 := s.bytesOut.Load()
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u := &unit.Unit{Track: key.Track, Key: true, Payload: key.Payload, Size: key.Size,
+			DTS: time.Duration(i) * 33 * time.Millisecond, PTS: time.Duration(i) * 33 * time.Millisecond}
+		require.NoError(b, pub.WriteUnit(u))
+		sh.tick()
+	}
+	b.StopTimer()
+	require.Len(b, sh.players, players, "a player was dropped")
+	b.ReportMetric(float64(s.bytesOut.Load()-out0)/float64(b.N)/players, "bytes/player/op")
+}
+
+func fileConn(tb testing.TB, fd int) net.Conn {
+	f := os.NewFile(uintptr(fd), "socketpair")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	require.NoError(tb, err)
+	return c
 }

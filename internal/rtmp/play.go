@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
@@ -45,26 +46,40 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	// From here on gortmplib's ServerConn is dropped: the player's bytes are written raw,
 	// and its socket is read through the chunk guard alone (the guard ran in exact mode,
 	// so no byte after the play command sits in gortmplib's buffer).
-	p := &player{s: s, c: c, r: r, readerDone: make(chan struct{})}
+	p := &player{s: s, c: c, r: r, name: name, started: s.Now()}
 	p.encode = p.encodeUnit
 	c.stats.reader.Store(r)
 	c.stats.setState(ConnPlaying, name)
-	started := s.Now()
 	s.Logger.Debug("play started", "conn_id", c.id, "remote_addr", c.remote, "channel", name)
-	// The writer runs on a fresh (small) goroutine; it ends the connection.
+	if sh := s.playShardFor(c); sh != nil {
+		// The shard ends the connection.
+		if err := p.startPooled(sh); err != nil {
+			r.Close()
+			return err
+		}
+		return errHandedOff
+	}
+	p.readerDone = make(chan struct{})
+	// The player runs on a fresh (small) goroutine; it ends the connection.
 	go func() {
 		defer s.recoverConn(c)
 		err := p.run()
-		s.Logger.Debug("play ended", "conn_id", c.id, "remote_addr", c.remote, "channel", name,
-			"duration", s.Now().Sub(started).Round(time.Millisecond), "bytes", c.stats.bytesOut.Load(),
-			"dropped", r.Dropped(), "err", err)
+		p.logEnd(err)
 		s.endConn(c, err)
 	}()
 	return errHandedOff
 }
 
-// player sends a stream to one RTMP client: its goroutine writes the hub reader's
-// batches with one writev each, and a second goroutine reads the client's socket.
+func (p *player) logEnd(err error) {
+	p.s.Logger.Debug("play ended", "conn_id", p.c.id, "remote_addr", p.c.remote, "channel", p.name,
+		"duration", p.s.Now().Sub(p.started).Round(time.Millisecond), "bytes", p.c.stats.bytesOut.Load(),
+		"dropped", p.r.Dropped(), "err", err)
+}
+
+// player sends a stream to one RTMP client. Pooled (see play_pool.go): a shard reads
+// and writes its socket, and it has no goroutine. Otherwise its goroutine
+// writes the hub reader's batches with one writev each, and a second goroutine reads
+// the client's socket.
 type player struct {
 	s      *Server
 	c      *conn
@@ -86,6 +101,19 @@ type player struct {
 	dropStart time.Time
 	dropLast  time.Time
 	merge     *time.Timer
+
+	// pooled players (play_pool.go), touched by their shard only
+	rc         syscall.RawConn
+	flushing   atomic.Bool // a flush goroutine writes what the socket did not take
+	flushErr   error       // its error, read once flushing is false
+	lastRead   time.Time
+	pingAt     time.Time // when the silent client was pinged (zero: not pinged)
+	ending     bool      // the end messages are written
+	draining   bool      // half-closed, waiting for the client to close
+	drainUntil time.Time
+
+	name    string
+	started time.Time
 }
 
 func (p *player) run() error {
@@ -93,7 +121,12 @@ func (p *player) run() error {
 	p.s.wg.Add(1)
 	go func() {
 		defer p.s.wg.Done()
-		p.readLoop()
+		defer close(p.readerDone)
+		err := p.readLoop()
+		p.readErrMu.Lock()
+		p.readErr = err
+		p.readErrMu.Unlock()
+		p.r.Close() // wakes the writer
 	}()
 
 	err := p.writeLoop()
@@ -285,44 +318,37 @@ func (p *player) writeEnd() {
 // buffer lengths are discarded; deleteStream/closeStream end the player. When the client
 // is silent for ReadTimeout while nothing was written to it either, it is pinged, and it
 // is closed when it stays silent.
-func (p *player) readLoop() {
-	defer close(p.readerDone)
+func (p *player) readLoop() error {
 	g := p.c.guard
 	g.exact = false
 	g.captureTypes = 1 << msgTypeCommand
 	g.onMessage = playerCommand
 	buf := make([]byte, playerReadBufSize)
 	pinged := false
-	var err error
 	for {
-		_, err = g.Read(buf)
+		_, err := g.Read(buf)
 		if err == nil {
 			pinged = false
 			continue
 		}
 		if !isTimeout(err) {
-			break
+			return err
 		}
 		idle := p.s.Now().Sub(time.Unix(0, p.lastWrite.Load()))
 		if idle < p.s.ReadTimeout {
 			continue
 		}
 		if pinged {
-			err = errPlayerSilent
-			break
+			return errPlayerSilent
 		}
 		pinged = true
 		// Whole-message writes do not interleave with the writer's (the socket's write
 		// lock covers a whole write or writev).
 		p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)) //nolint:errcheck
 		if _, err = p.s.writeCounted(p.c, encodePing(uint32(p.s.Now().UnixMilli()))); err != nil {
-			break
+			return err
 		}
 	}
-	p.readErrMu.Lock()
-	p.readErr = err
-	p.readErrMu.Unlock()
-	p.r.Close() // wakes the writer
 }
 
 // playerCommand handles a command message from a player.

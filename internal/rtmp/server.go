@@ -119,6 +119,8 @@ type Server struct {
 	conns      map[*conn]struct{}
 	publishing map[string]*conn // channels claimed by an RTMP publisher of this server
 	closed     bool
+	playShards []*playShard // writers of pooled players, started with the first one
+	nextShard  int
 }
 
 // Start applies the defaults, binds the listener and starts accepting connections.

@@ -335,34 +335,64 @@ func TestServerPlayNotFound(t *testing.T) {
 	require.Empty(t, e.log.lines("level=WARN"))
 }
 
+// TestServerStreamEndReachesPlayer plays a whole file, with a player goroutine and with
+// a pooled player: every frame arrives in order, then StreamEOF, UnpublishNotify and the
+// close, an ordinary end.
 func TestServerStreamEndReachesPlayer(t *testing.T) {
-	e := newTestEnv(t)
-	file := media(t, "video_only.flv")
-	p := e.publishFile(file, "live", keyOf("judy"), false)
-	e.waitLive("judy")
-	c := e.dialPlayer("judy")
-	firstVideoAU(t, c)
-	require.NoError(t, p.wait(t, 20*time.Second))
-
-	// After the stream ends: StreamEOF and UnpublishNotify, then the server closes.
-	var eof, notify bool
-	c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
-	for {
-		msg, err := c.Read()
-		if err != nil {
-			break
-		}
-		switch m := msg.(type) {
-		case *message.UserControlStreamEOF:
-			eof = true
-		case *message.CommandAMF0:
-			if m.Name == "onStatus" && bytes.Contains([]byte(commandCode(m)), []byte("UnpublishNotify")) {
-				notify = true
+	for _, tc := range []struct {
+		name string
+		opt  func(*Server, *hub.Registry)
+	}{{"goroutine", nil}, {"pooled", pooled(nil)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []func(*Server, *hub.Registry)
+			if tc.opt != nil {
+				opts = append(opts, tc.opt)
 			}
-		}
+			e := newTestEnv(t, opts...)
+			p := e.publishFile(media(t, "video_only.flv"), "live", keyOf("judy"), false)
+			e.waitLive("judy")
+			c := e.dialPlayer("judy")
+			require.True(t, firstVideoAU(t, c).IsKeyFrame)
+			e.srv.mu.Lock()
+			shards := len(e.srv.playShards)
+			e.srv.mu.Unlock()
+			require.Equal(t, tc.opt != nil, shards > 0, "pooled mode")
+			require.NoError(t, p.wait(t, 20*time.Second))
+
+			// After the stream ends: StreamEOF and UnpublishNotify, then the server closes.
+			var eof, notify bool
+			frames := 0
+			last := time.Duration(-1)
+			c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+			for {
+				msg, err := c.Read()
+				if err != nil {
+					break
+				}
+				switch m := msg.(type) {
+				case *message.Video:
+					if m.Type == message.VideoTypeAU {
+						require.GreaterOrEqual(t, m.DTS, last)
+						last = m.DTS
+						frames++
+					}
+				case *message.UserControlStreamEOF:
+					eof = true
+				case *message.CommandAMF0:
+					if m.Name == "onStatus" && bytes.Contains([]byte(commandCode(m)), []byte("UnpublishNotify")) {
+						notify = true
+					}
+				}
+			}
+			require.True(t, eof)
+			require.True(t, notify)
+			require.Greater(t, frames, 20)
+			require.Eventually(t, func() bool {
+				return len(e.log.lines("play ended", "err=<nil>")) == 1
+			}, 5*time.Second, 10*time.Millisecond)
+			require.Empty(t, e.log.lines("level=WARN"))
+		})
 	}
-	require.True(t, eof)
-	require.True(t, notify)
 }
 
 func commandCode(m *message.CommandAMF0) string {

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# onair against nginx-rtmp, back to back on this machine, with the shared harness
+# (../shared/bench, see its README) and idle-player memory (internal/loadgen/cmd/idlerss).
+# See docs/performance.md. Run from the onair checkout:
+#
+#   scripts/bench-vs-nginx.sh                 # ROUNDS=2 rounds of: onair, nginx (order alternates)
+#   ROUNDS=3 CASES="s1 s2" S1_N="200 500 1000" scripts/bench-vs-nginx.sh
+#
+# Env: BENCH (/work/shared/bench), ROUNDS (2), CASES ("s1 s2 s5"), S1_N ("200 500 1000"),
+# S2_P (20), DUR (20), WARMUP (5), IDLE_N (1000 idle players; 0 skips), RECORDING (0: the
+# onair users do not record, like nginx-rtmp; 1: onair's default, recording on), SETTLE (15s: wait
+# after the idle players connected before the second RSS sample),
+# OUT (/tmp/onair-vs-nginx). Ports 1935 and 8080 must be free.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BENCH="${BENCH:-/work/shared/bench}"
+ROUNDS="${ROUNDS:-2}"
+CASES="${CASES:-s1 s2 s5}"
+IDLE_N="${IDLE_N:-1000}"
+SETTLE="${SETTLE:-15s}"
+RECORDING="${RECORDING:-0}"
+OUT="${OUT:-/tmp/onair-vs-nginx}"
+export DUR="${DUR:-20}" WARMUP="${WARMUP:-5}" S1_N="${S1_N:-200 500 1000}" S2_P="${S2_P:-20}" S5_J="${S5_J:-10}"
+mkdir -p "$OUT"
+go build -o bin/onair ./cmd/onair || exit 1
+go build -o "$OUT/idlerss" ./internal/loadgen/cmd/idlerss || exit 1
+ONAIR="$PWD/bin/onair"
+RUN=/tmp/bench-run
+# The user's key is printed last; with RECORDING=0 the channel's recording is switched off.
+KEY_CMD="sh -c 'k=\$(echo bench-password-123 | $ONAIR user create \$0 --data $RUN/onair --password-stdin | tail -n 1); \
+[ $RECORDING = 1 ] || sqlite3 $RUN/onair/onair.db \"UPDATE channels SET recording = 0\"; echo \$k'"
+
+onair() { RESULTS_ROOT="$OUT/r$1" ONAIR_BIN="$ONAIR" KEY_CMD="$KEY_CMD" bash "$BENCH/run.sh" onair $CASES; }
+nginx() { RESULTS_ROOT="$OUT/r$1" bash "$BENCH/run.sh" nginx $CASES; }
+
+# idle_rss SERVER: memory per idle RTMP player, fresh server.
+idle_rss() {
+  local srv=$1 pid play pub
+  rm -rf "$RUN/nginx" "$RUN/onair" && mkdir -p "$RUN/nginx" "$RUN/nginx-hls" "$RUN/onair"
+  if [ "$srv" = onair ]; then
+    setsid "$ONAIR" serve --data "$RUN/onair" --rtmp-addr 127.0.0.1:1935 --http-addr 127.0.0.1:8080 \
+      --log-level warn >"$OUT/idle-onair.log" 2>&1 </dev/null & pid=$!
+    sleep 2
+    local key; key=$(echo bench-password-123 | "$ONAIR" user create idle --data "$RUN/onair" --password-stdin | tail -n 1)
+    sqlite3 "$RUN/onair/onair.db" "UPDATE channels SET recording = 0"
+    pub="rtmp://127.0.0.1:1935/live/$key"
+  else
+    setsid nginx -p "$RUN/nginx/" -c "$BENCH/servers/nginx.conf" >"$OUT/idle-nginx.log" 2>&1 </dev/null & pid=$!
+    sleep 2
+    pub="rtmp://127.0.0.1:1935/live/idle"
+  fi
+  play="rtmp://127.0.0.1:1935/live/idle"
+  echo "$srv idle KB/player: $(timeout 300 "$OUT/idlerss" -pid "$pid" -clip /tmp/bench-media/clip.flv \
+    -publish "$pub" -play "$play" -n "$IDLE_N" -settle "$SETTLE" 2>&1 | tail -n 1)" | tee -a "$OUT/idle.txt"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null; sleep 1
+}
+
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then onair "$r"; nginx "$r"; else nginx "$r"; onair "$r"; fi
+  if [ "$IDLE_N" -gt 0 ]; then idle_rss onair; idle_rss nginx; fi
+done
+for r in $(seq 1 "$ROUNDS"); do
+  echo "## round $r"
+  /tmp/bench-bin/loadgen report "$OUT/r$r"/nginx-* "$OUT/r$r"/onair-*
+done | tee "$OUT/report.md"
+[ -f "$OUT/idle.txt" ] && cat "$OUT/idle.txt"
