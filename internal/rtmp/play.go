@@ -47,11 +47,17 @@ func (s *Server) handlePlay(c *conn, sc *gortmplib.ServerConn) error {
 	// and its socket is read through the chunk guard alone (the guard ran in exact mode,
 	// so no byte after the play command sits in gortmplib's buffer).
 	p := &player{s: s, c: c, r: r, name: name, started: s.Now()}
+	// A cluster edge relays to its own viewers: merging its writes would add up to a
+	// merge window of latency to every one of them, for one connection's worth of syscalls.
+	p.mergeWindow = s.WriteMergeWindow
+	if playerKind(sc.URL) == RelayApp {
+		p.mergeWindow = 0
+	}
 	p.encode = p.encodeUnit
 	c.stats.reader.Store(r)
 	c.stats.setState(ConnPlaying, name)
 	s.Logger.Debug("play started", "conn_id", c.id, "remote_addr", c.remote, "channel", name)
-	if sh := s.playShardFor(c); sh != nil {
+	if sh := s.playShardFor(c, p.mergeWindow); sh != nil {
 		// The shard ends the connection.
 		if err := p.startPooled(sh); err != nil {
 			r.Close()
@@ -87,6 +93,8 @@ type player struct {
 	tracks []*unit.Track
 	lastTS time.Duration // DTS of the last unit sent
 	encode func(*unit.Unit) []byte
+	// mergeWindow is the server's WriteMergeWindow, or 0 for a relay pull.
+	mergeWindow time.Duration
 
 	evs  []hub.Event
 	bufs net.Buffers
@@ -173,7 +181,7 @@ func (p *player) writeLoop() error {
 		if err := p.checkDrops(); err != nil {
 			return err
 		}
-		if p.s.WriteMergeWindow > 0 {
+		if p.mergeWindow > 0 {
 			if !p.waitMerge() {
 				return net.ErrClosed
 			}
@@ -279,9 +287,9 @@ func (p *player) checkDrops() error {
 
 func (p *player) waitMerge() bool {
 	if p.merge == nil {
-		p.merge = time.NewTimer(p.s.WriteMergeWindow)
+		p.merge = time.NewTimer(p.mergeWindow)
 	} else {
-		p.merge.Reset(p.s.WriteMergeWindow)
+		p.merge.Reset(p.mergeWindow)
 	}
 	select {
 	case <-p.merge.C:

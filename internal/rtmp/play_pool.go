@@ -50,8 +50,8 @@ type playShard struct {
 
 // playShardFor returns the shard that will write c's batches, or nil when players write
 // from their own goroutine (no merge window, or a connection without a raw socket).
-func (s *Server) playShardFor(c *conn) *playShard {
-	if s.WriteMergeWindow <= 0 || !rawWritevSupported {
+func (s *Server) playShardFor(c *conn, mergeWindow time.Duration) *playShard {
+	if mergeWindow <= 0 || !rawWritevSupported {
 		return nil
 	}
 	if _, ok := c.nc.(syscall.Conn); !ok {
