@@ -132,7 +132,7 @@ func TestMigrationFromInit(t *testing.T) {
 		require.NoError(t, raw.Close())
 
 		db := MustOpenDSN(t, tdb.dsn)
-		require.Equal(t, []int64{1, 2, 3, 4}, appliedMigrations(t, db))
+		require.Equal(t, []int64{1, 2, 3, 4, 5}, appliedMigrations(t, db))
 		u, err := store.NewUserService(db).FindUserByID(ctx, oldID)
 		require.NoError(t, err)
 		require.False(t, u.Banned)
