@@ -1,13 +1,10 @@
 package store_test
 
 import (
-	"database/sql"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/onair"
@@ -307,13 +304,8 @@ func TestRecordingMigrationDown(t *testing.T) {
 		MustCreateUser(t, db, "alice")
 		require.NoError(t, store.NewRecordingService(db).CreateRecording(ctx, &onair.Recording{Channel: "alice"}))
 
-		raw, err := sql.Open(tdb.driver, tdb.raw)
-		require.NoError(t, err)
-		defer raw.Close()
-		dialects := map[string]goose.Dialect{"sqlite": goose.DialectSQLite3, "postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL}
-		p, err := goose.NewProvider(dialects[b.name], raw, os.DirFS("migrations/"+b.name), goose.WithDisableGlobalRegistry(true))
-		require.NoError(t, err)
-		_, err = p.DownTo(ctx, 2)
+		p, _ := b.migrations(t, tdb)
+		_, err := p.DownTo(ctx, 2)
 		require.NoError(t, err)
 		_, err = p.Up(ctx)
 		require.NoError(t, err)
@@ -334,13 +326,8 @@ func TestRecordingNodeMigration(t *testing.T) {
 		recs := store.NewRecordingService(db)
 		require.NoError(t, recs.CreateRecording(ctx, &onair.Recording{Channel: "alice", Title: "x", Node: "a"}))
 
-		raw, err := sql.Open(tdb.driver, tdb.raw)
-		require.NoError(t, err)
-		defer raw.Close()
-		dialects := map[string]goose.Dialect{"sqlite": goose.DialectSQLite3, "postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL}
-		p, err := goose.NewProvider(dialects[b.name], raw, os.DirFS("migrations/"+b.name), goose.WithDisableGlobalRegistry(true))
-		require.NoError(t, err)
-		_, err = p.DownTo(ctx, 4)
+		p, _ := b.migrations(t, tdb)
+		_, err := p.DownTo(ctx, 4)
 		require.NoError(t, err)
 		_, err = p.Up(ctx)
 		require.NoError(t, err)
