@@ -85,7 +85,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 		SubjectPrefix: c.Cluster + ".cluster",
 		Report:        func() cluster.Report { return s.clusterReport(local) },
 		Owns:          func(ch string) bool { st := s.hub.Stream(ch); return st != nil && st.Source() == hub.SourceIngest },
-		OnOrphan:      func(ctx context.Context, ch string, _ cluster.Origin) { s.publishLive(ctx, ch, false) },
+		OnOrphan:      s.onOrphan,
 		OnLost:        func(ch string, _ cluster.Origin) { s.hub.End(ch) },
 		Logger:        s.Logger.With("component", "cluster"),
 	}
@@ -234,5 +234,27 @@ func (s *Server) closeBus() {
 		b.Close()
 	case *bus.NATS:
 		b.Close()
+	}
+}
+
+// recordingNode is the node name stored with the recordings made here: config node in a
+// cluster, "" on a single node (where a node name, if set, means nothing).
+func (s *Server) recordingNode() string {
+	if !s.Config.Clustered() {
+		return ""
+	}
+	return s.Config.Node
+}
+
+// onOrphan handles a channel whose origin node died, once per channel in the cluster
+// (this node won the sweep of its claim): the channel goes offline, and the recording
+// the dead node left running is finished here (in the background) when the nodes share
+// the recordings' storage ([recordings_s3]). With local storage the media are on the dead
+// node's disk: its recordings wait for its restart under the same node name
+// (Recorder.Start repairs them).
+func (s *Server) onOrphan(ctx context.Context, channel string, origin cluster.Origin) {
+	s.publishLive(ctx, channel, false)
+	if s.Config.RecordingsS3.Enabled() {
+		s.recorder.RepairDead(origin.Node, channel)
 	}
 }

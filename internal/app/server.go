@@ -185,6 +185,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Channels:     s.channels,
 		Recordings:   s.recordings,
 		Storage:      storage,
+		Node:         s.recordingNode(),
 		MinFreeBytes: int64(c.RecordingMinFreeMB) << 20,
 		Logger:       s.Logger.With("component", "record"),
 	}

@@ -40,6 +40,10 @@ type Recording struct {
 	Views int
 	// VideoID is the video that comments on the replay attach to (see CommentService).
 	VideoID int64
+	// Node is the cluster node that writes (or wrote) the recording, from its config;
+	// empty on a single node. Only that node repairs it after a crash, unless the
+	// recordings are in shared storage and the node died (see ActiveRecordings).
+	Node string
 }
 
 // RecordingProgress is what a recording holds so far.
@@ -59,8 +63,8 @@ const (
 // retention cleaner use the methods without an actor.
 type RecordingService interface {
 	// CreateRecording adds a recording of rec.Channel with status RecordingActive, started at
-	// rec.StartedAt, titled rec.Title (trimmed and cut to MaxRecordingTitleLen), with its
-	// video for comments. It sets ID, UserID, Status and VideoID. An unknown channel is
+	// rec.StartedAt, titled rec.Title (trimmed and cut to MaxRecordingTitleLen), written by
+	// rec.Node, with its video for comments. It sets ID, UserID, Status and VideoID. An unknown channel is
 	// ENOTFOUND.
 	CreateRecording(ctx context.Context, rec *Recording) error
 
@@ -97,9 +101,10 @@ type RecordingService interface {
 	// AddRecordingView counts one view.
 	AddRecordingView(ctx context.Context, id int64) error
 
-	// ActiveRecordings returns the recordings with status RecordingActive, oldest first:
-	// at start, those are what a crash left behind.
-	ActiveRecordings(ctx context.Context) ([]*Recording, error)
+	// ActiveRecordings returns the recordings of node with status RecordingActive, oldest
+	// first ("" is a single node's). When a node starts, its own are what a crash left
+	// behind; those of other nodes sharing the database may be running.
+	ActiveRecordings(ctx context.Context, node string) ([]*Recording, error)
 
 	// AllRecordings returns every recording, oldest first (by StartedAt, then ID), for the
 	// retention cleaner: it sums sizes per user and per site from them.

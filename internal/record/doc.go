@@ -27,9 +27,11 @@
 // segment exists whole or not at all. The playlist is rewritten after each segment
 // while it is small (and less often once it is large: see writer.go; the running
 // recording's current playlist is served from memory). At start, Repair finishes every
-// recording a crash left "recording": it takes the segments of the stored playlist
-// plus the complete segments stored after it (their timing read from their fragments),
-// and writes the final playlist, manifest and row.
+// recording of this node (Recorder.Node, in a cluster) that a crash left "recording"; a
+// surviving node finishes a dead node's with Recorder.RepairDead when the storage is
+// shared. Repair takes the segments of the stored playlist plus the complete segments
+// stored after it (their timing read from their fragments), and writes the final
+// playlist, manifest and row.
 //
 // # Retention
 //

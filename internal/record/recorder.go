@@ -64,6 +64,10 @@ type Recorder struct {
 	// Storage keeps the recordings' media. Required.
 	Storage Storage
 
+	// Node is this node's name in a cluster (config node), stored with each recording:
+	// Start repairs only this node's recordings. Default: "", a single node.
+	Node string
+
 	// Logger receives lifecycle logs. Default: slog.Default().
 	Logger *slog.Logger
 
@@ -116,7 +120,7 @@ type Recorder struct {
 }
 
 // Start applies the defaults, validates the fields and repairs the recordings a crash
-// left behind (see Repair).
+// of this node left behind (see Repair).
 func (r *Recorder) Start() error {
 	switch {
 	case r.CMAF == nil:
@@ -158,7 +162,7 @@ func (r *Recorder) Start() error {
 		logger *slog.Logger
 	}
 	var repaired []repairedRec
-	if _, err := repair(ctx, r.Recordings, r.Storage, r.Logger, func(id int64, w *writer, l *slog.Logger) {
+	if _, err := repair(ctx, r.Recordings, r.Storage, r.Node, "", r.Logger, func(id int64, w *writer, l *slog.Logger) {
 		repaired = append(repaired, repairedRec{id, w, l})
 	}); err != nil {
 		r.cancel()
@@ -204,6 +208,41 @@ func (r *Recorder) StreamStarted(channel string) {
 	}
 	r.wg.Add(1)
 	go r.record(channel)
+}
+
+// RepairDead finishes, in the background, the recordings of channel that node, another
+// node of the cluster now dead, left active (see Repair; channel "" is all of them). Call
+// it only when the nodes share the recordings' storage (S3), and once per dead node and
+// channel in the cluster: the cluster directory's sweep of the dead node's claims gives
+// that. A node that was only cut off and comes back keeps writing its recording, which
+// then ends finished with everything it wrote. Calls for this node itself are ignored:
+// its own recordings are repaired by Start.
+func (r *Recorder) RepairDead(node, channel string) {
+	if r == nil || node == r.Node {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.ctx == nil {
+		return
+	}
+	r.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+		defer cancel()
+		logger := r.Logger.With("dead_node", node)
+		n, err := repair(ctx, r.Recordings, r.Storage, node, channel, logger, func(id int64, w *writer, l *slog.Logger) {
+			if _, err := r.Storage.Stat(ctx, id, PosterName); errors.Is(err, ErrNotFound) {
+				r.queuePosterOf(id, w, l)
+			}
+		})
+		if err != nil {
+			logger.Warn("recordings of a dead node not repaired", "channel", channel, "err", err)
+			return
+		}
+		if n > 0 {
+			logger.Info("recordings of a dead node repaired", "channel", channel, "recordings", n)
+		}
+	})
 }
 
 // Active returns the id of the channel's running recording.
@@ -284,7 +323,7 @@ func (r *Recorder) record(channel string) {
 	sub := stream.Subscribe(r.QueueSize)
 	defer sub.Close()
 
-	rec := &onair.Recording{Channel: channel, Title: info.Title, StartedAt: r.Now()}
+	rec := &onair.Recording{Channel: channel, Title: info.Title, StartedAt: r.Now(), Node: r.Node}
 	ctx, cancel = context.WithTimeout(r.ctx, dbTimeout)
 	err = r.Recordings.CreateRecording(ctx, rec)
 	cancel()

@@ -5,38 +5,45 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/onair/onair/internal/onair"
 )
 
-// Repair finishes the recordings that a crash (kill -9, power loss) left marked active:
-// each becomes a finished recording up to its last complete segment. A segment is
-// complete once it exists in storage (Put renames it into place), so Repair takes the
-// segments of the stored playlist, plus any complete segment written after the
-// playlist's last rewrite, removes the temporary files of interrupted writes, writes
-// the final VOD playlist and DASH manifest, and stores the duration and size. A
-// recording without any segment is deleted. It returns how many recordings it finished.
+// Repair finishes the recordings of node (config node; "" on a single node) that a
+// crash (kill -9, power loss) left marked active: each becomes a finished recording up
+// to its last complete segment. A segment is complete once it exists in storage (Put
+// renames it into place), so Repair takes the segments of the stored playlist, plus any
+// complete segment written after the playlist's last rewrite, removes the temporary
+// files of interrupted writes, writes the final VOD playlist and DASH manifest, and
+// stores the duration and size. A recording without any segment is deleted. It returns
+// how many recordings it finished.
 //
-// It must run before the recorder takes new streams, and on one node only: every active
-// recording is taken to be a crashed one.
-func Repair(ctx context.Context, recs onair.RecordingService, st Storage, logger *slog.Logger) (int, error) {
-	return repair(ctx, recs, st, logger, nil)
+// The recordings of node must not be running: Repair runs when the node starts, before
+// its recorder takes new streams, or on another node once that node is dead (see
+// Recorder.RepairDead). The other nodes' recordings are left alone.
+func Repair(ctx context.Context, recs onair.RecordingService, st Storage, node string, logger *slog.Logger) (int, error) {
+	return repair(ctx, recs, st, node, "", logger, nil)
 }
 
-// repair is Repair that also calls repaired with each finished recording.
-func repair(ctx context.Context, recs onair.RecordingService, st Storage, logger *slog.Logger,
+// repair is Repair, limited to one channel's recordings unless channel is "", that also
+// calls repaired with each finished recording.
+func repair(ctx context.Context, recs onair.RecordingService, st Storage, node, channel string, logger *slog.Logger,
 	repaired func(id int64, w *writer, logger *slog.Logger)) (int, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	active, err := recs.ActiveRecordings(ctx)
+	active, err := recs.ActiveRecordings(ctx, node)
 	if err != nil {
 		return 0, fmt.Errorf("repair: %w", err)
 	}
+	if channel != "" {
+		active = slices.DeleteFunc(active, func(rec *onair.Recording) bool { return rec.Channel != channel })
+	}
 	n := 0
 	for _, rec := range active {
-		l := logger.With("channel", rec.Channel, "recording_id", rec.ID)
+		l := logger.With("channel", rec.Channel, "recording_id", rec.ID, "node", rec.Node)
 		w, err := repairOne(ctx, recs, st, rec)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -105,7 +105,7 @@ func TestRepairAfterKill(t *testing.T) {
 	// Wait for a few segments, then kill -9.
 	var id int64
 	require.Eventually(t, func() bool {
-		active, err := recs.ActiveRecordings(t.Context())
+		active, err := recs.ActiveRecordings(t.Context(), "")
 		require.NoError(t, err)
 		if len(active) == 0 {
 			return false
@@ -186,7 +186,7 @@ func TestRepairTrailingSegment(t *testing.T) {
 	empty := &onair.Recording{Channel: "alice"}
 	require.NoError(t, e.recs.CreateRecording(t.Context(), empty))
 
-	n, err := Repair(t.Context(), e.recs, e.local, discard)
+	n, err := Repair(t.Context(), e.recs, e.local, "", discard)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	_, err = e.recs.FindRecording(t.Context(), empty.ID)
@@ -211,4 +211,79 @@ func TestRepairTrailingSegment(t *testing.T) {
 	_, err = e.local.Stat(t.Context(), done.ID, ManifestName)
 	require.NoError(t, err)
 	ffmpegDecode(t, "-i", e.path(done.ID, PlaylistName))
+}
+
+// TestRepairLeavesOtherNodes starts node "a" on the database and storage of node "b"
+// while b records (a cluster sharing both): a's repair leaves b's running recording
+// alone, which goes on and ends finished by b.
+func TestRepairLeavesOtherNodes(t *testing.T) {
+	dbPath, dataDir := filepath.Join(t.TempDir(), "onair.db"), filepath.Join(t.TempDir(), "recordings")
+	b := mustEnv(t, envOptions{dbPath: dbPath, dataDir: dataDir, recorder: func(r *Recorder) { r.Node = "b" }})
+	mustChannel(t, b.db, "alice", "", true)
+	m := recordtest.MustMedia(t, recordtest.Options{Seconds: 7})
+	p, err := b.hub.Publish("alice", m.Tracks)
+	require.NoError(t, err)
+	published := make(chan error, 1)
+	go func() { published <- recordtest.Publish(t.Context(), p, m, 2) }()
+	id := b.waitActive(t, "alice")
+	running, err := b.recs.FindRecording(t.Context(), id)
+	require.NoError(t, err)
+	require.Equal(t, "b", running.Node)
+
+	n, err := Repair(t.Context(), b.recs, b.local, "a", discard)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	a := mustEnv(t, envOptions{dbPath: dbPath, dataDir: dataDir, recorder: func(r *Recorder) { r.Node = "a" }})
+	rec, err := a.recs.FindRecording(t.Context(), id)
+	require.NoError(t, err)
+	require.Equal(t, onair.RecordingActive, rec.Status, "node a finished node b's running recording")
+	require.Nil(t, rec.EndedAt)
+	require.True(t, b.rec.Writing(id))
+
+	require.NoError(t, <-published)
+	require.True(t, b.hub.End("alice"))
+	done := b.waitRecording(t, "alice")
+	require.Equal(t, id, done.ID)
+	require.Equal(t, onair.RecordingFinished, done.Status)
+	require.InDelta(t, 7, done.Duration.Seconds(), 1, "the whole broadcast is recorded")
+	ffmpegDecode(t, "-i", b.path(id, PlaylistName))
+}
+
+// TestRepairDead repairs, on node "a", the recording that node "b" left active when it
+// died, as a survivor sharing b's storage does once the cluster declared b dead.
+func TestRepairDead(t *testing.T) {
+	dbPath, dataDir := filepath.Join(t.TempDir(), "onair.db"), filepath.Join(t.TempDir(), "recordings")
+	b := mustEnv(t, envOptions{dbPath: dbPath, dataDir: dataDir, recorder: func(r *Recorder) { r.Node = "b" }})
+	mustChannel(t, b.db, "alice", "", true)
+	m := recordtest.MustMedia(t, recordtest.Options{Seconds: 5})
+	recordtest.MustPublish(t, b.hub, "alice", m, 5)
+	require.True(t, b.hub.End("alice"))
+	done := b.waitRecording(t, "alice")
+	require.Equal(t, "b", done.Node)
+	b.rec.Close()
+	// What b's death leaves: the row active, the VOD manifest not written.
+	require.NoError(t, os.Remove(b.path(done.ID, ManifestName)))
+	_, err := b.db.SQL().ExecContext(t.Context(), `UPDATE recordings SET status = 'recording', ended_at = NULL, segments = 1 WHERE id = ?`, done.ID)
+	require.NoError(t, err)
+
+	a := mustEnv(t, envOptions{dbPath: dbPath, dataDir: dataDir, recorder: func(r *Recorder) { r.Node = "a" }})
+	n, err := repair(t.Context(), a.recs, a.local, "b", "bob", discard, nil)
+	require.NoError(t, err)
+	require.Zero(t, n, "another channel of the dead node")
+	a.rec.RepairDead("a", "alice") // itself: ignored
+	rec, err := a.recs.FindRecording(t.Context(), done.ID)
+	require.NoError(t, err)
+	require.Equal(t, onair.RecordingActive, rec.Status)
+
+	a.rec.RepairDead("b", "alice")
+	require.Eventually(t, func() bool {
+		rec, err = a.recs.FindRecording(t.Context(), done.ID)
+		require.NoError(t, err)
+		return rec.Status == onair.RecordingFinished
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, done.Segments, rec.Segments)
+	require.Equal(t, "b", rec.Node)
+	_, err = a.local.Stat(t.Context(), done.ID, ManifestName)
+	require.NoError(t, err)
+	ffmpegDecode(t, "-i", a.path(done.ID, PlaylistName))
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -48,6 +49,19 @@ type testDB struct {
 
 // newDSN returns the DSN of a new, empty database that lives as long as tb.
 func (b backend) newDSN(tb testing.TB) string { return b.newDB(tb).dsn }
+
+// migrations opens tdb with database/sql (closed with tb) and returns it with a goose
+// provider of the backend's migrations on it, to move the schema up or down by hand.
+func (b backend) migrations(tb testing.TB, tdb testDB) (*goose.Provider, *sql.DB) {
+	tb.Helper()
+	raw, err := sql.Open(tdb.driver, tdb.raw)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = raw.Close() })
+	dialects := map[string]goose.Dialect{"sqlite": goose.DialectSQLite3, "postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL}
+	p, err := goose.NewProvider(dialects[b.name], raw, os.DirFS("migrations/"+b.name), goose.WithDisableGlobalRegistry(true))
+	require.NoError(tb, err)
+	return p, raw
+}
 
 // servers holds the admin connections to the database servers, opened once.
 var servers struct {

@@ -1,14 +1,11 @@
 package store_test
 
 import (
-	"database/sql"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/onair"
@@ -111,13 +108,8 @@ func TestMigrationFromInit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := t.Context()
 		tdb := b.newDB(t)
-		raw, err := sql.Open(tdb.driver, tdb.raw)
-		require.NoError(t, err)
-		defer raw.Close()
-		dialects := map[string]goose.Dialect{"sqlite": goose.DialectSQLite3, "postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL}
-		p, err := goose.NewProvider(dialects[b.name], raw, os.DirFS("migrations/"+b.name), goose.WithDisableGlobalRegistry(true))
-		require.NoError(t, err)
-		_, err = p.UpTo(ctx, 1)
+		p, raw := b.migrations(t, tdb)
+		_, err := p.UpTo(ctx, 1)
 		require.NoError(t, err)
 		_, err = raw.ExecContext(ctx, map[string]string{
 			"sqlite":   `INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ('old', 'x', 1, 5)`,
@@ -132,7 +124,7 @@ func TestMigrationFromInit(t *testing.T) {
 		require.NoError(t, raw.Close())
 
 		db := MustOpenDSN(t, tdb.dsn)
-		require.Equal(t, []int64{1, 2, 3, 4}, appliedMigrations(t, db))
+		require.Equal(t, []int64{1, 2, 3, 4, 5}, appliedMigrations(t, db))
 		u, err := store.NewUserService(db).FindUserByID(ctx, oldID)
 		require.NoError(t, err)
 		require.False(t, u.Banned)

@@ -33,7 +33,7 @@ func NewRecordingService(db *DB) *RecordingService {
 func errRecordingNotFound() error { return onair.Errorf(onair.ENOTFOUND, "Recording not found.") }
 
 const recordingColumns = `r.id, c.name, c.user_id, r.title, r.started_at, r.ended_at, r.duration_ms,
-	r.bytes, r.segments, r.status, r.reason, r.views, r.video_id`
+	r.bytes, r.segments, r.status, r.reason, r.views, r.video_id, r.node`
 
 const recordingFrom = ` FROM recordings r JOIN channels c ON c.id = r.channel_id`
 
@@ -42,7 +42,7 @@ func scanRecording(row rowScanner) (*onair.Recording, error) {
 	var started, durMS int64
 	var ended, video sql.NullInt64
 	err := row.Scan(&r.ID, &r.Channel, &r.UserID, &r.Title, &started, &ended, &durMS,
-		&r.Bytes, &r.Segments, &r.Status, &r.Reason, &r.Views, &video)
+		&r.Bytes, &r.Segments, &r.Status, &r.Reason, &r.Views, &video, &r.Node)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +90,8 @@ func (s *RecordingService) CreateRecording(ctx context.Context, rec *onair.Recor
 			return fmt.Errorf("find channel: %w", err)
 		}
 		id, err = db.dialect.insertID(ctx, tx,
-			`INSERT INTO recordings (channel_id, title, status, started_at) VALUES (?, ?, ?, ?)`,
-			channelID, title, onair.RecordingActive, millis(started))
+			`INSERT INTO recordings (channel_id, title, status, started_at, node) VALUES (?, ?, ?, ?, ?)`,
+			channelID, title, onair.RecordingActive, millis(started), rec.Node)
 		if err != nil {
 			return fmt.Errorf("insert recording: %w", err)
 		}
@@ -280,9 +280,10 @@ func (s *RecordingService) AddRecordingView(ctx context.Context, id int64) error
 	return nil
 }
 
-// ActiveRecordings returns the recordings still marked active, oldest first.
-func (s *RecordingService) ActiveRecordings(ctx context.Context) ([]*onair.Recording, error) {
-	return s.list(ctx, "active recordings", ` WHERE r.status = ? ORDER BY r.started_at, r.id`, onair.RecordingActive)
+// ActiveRecordings returns the node's recordings still marked active, oldest first.
+func (s *RecordingService) ActiveRecordings(ctx context.Context, node string) ([]*onair.Recording, error) {
+	return s.list(ctx, "active recordings", ` WHERE r.status = ? AND r.node = ? ORDER BY r.started_at, r.id`,
+		onair.RecordingActive, node)
 }
 
 // AllRecordings returns every recording, oldest first.

@@ -1,13 +1,10 @@
 package store_test
 
 import (
-	"database/sql"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/onair"
@@ -142,7 +139,7 @@ func TestRecordingServiceLists(t *testing.T) {
 		_, err = recs.RecordingsByChannel(ctx, "ghost", 0, 10)
 		requireCode(t, err, onair.ENOTFOUND)
 
-		active, err := recs.ActiveRecordings(ctx)
+		active, err := recs.ActiveRecordings(ctx, "")
 		require.NoError(t, err)
 		require.Equal(t, []string{"a2", "b"}, titles(active))
 
@@ -150,6 +147,52 @@ func TestRecordingServiceLists(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"a0", "a1", "a2", "b"}, titles(all), "oldest first")
 		require.Equal(t, bobs.UserID, all[3].UserID)
+	})
+}
+
+// TestRecordingServiceActiveByNode checks that each node of a cluster sharing the
+// database sees only its own active recordings: a node's repair at start must not finish
+// another node's running recording.
+func TestRecordingServiceActiveByNode(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		ctx := t.Context()
+		recs := store.NewRecordingService(e.db)
+		e.mustUser(t, "alice")
+		e.mustUser(t, "bob")
+
+		create := func(channel, title, node string) *onair.Recording {
+			t.Helper()
+			r := &onair.Recording{Channel: channel, Title: title, StartedAt: e.clock.Now(), Node: node}
+			require.NoError(t, recs.CreateRecording(ctx, r))
+			require.Equal(t, node, r.Node)
+			e.clock.Add(time.Minute)
+			return r
+		}
+		a1 := create("alice", "a1", "a")
+		create("bob", "b1", "b")
+		create("alice", "single", "")
+		a2 := create("bob", "a2", "a")
+		long := strings.Repeat("n", 63) // the longest node name config allows
+		create("alice", "long", long)
+		require.NoError(t, recs.FinishRecording(ctx, a1.ID, onair.RecordingProgress{}, e.clock.Now()))
+
+		for node, want := range map[string][]string{
+			"a": {"a2"}, "b": {"b1"}, "": {"single"}, long: {"long"}, "c": {},
+		} {
+			active, err := recs.ActiveRecordings(ctx, node)
+			require.NoError(t, err)
+			require.Equal(t, want, titles(active), "node %q", node)
+			for _, r := range active {
+				require.Equal(t, node, r.Node)
+			}
+		}
+		got, err := recs.FindRecording(ctx, a2.ID)
+		require.NoError(t, err)
+		require.Equal(t, "a", got.Node)
+		all, err := recs.AllRecordings(ctx)
+		require.NoError(t, err)
+		require.Len(t, all, 5, "every node's recordings, finished or not")
 	})
 }
 
@@ -261,18 +304,39 @@ func TestRecordingMigrationDown(t *testing.T) {
 		MustCreateUser(t, db, "alice")
 		require.NoError(t, store.NewRecordingService(db).CreateRecording(ctx, &onair.Recording{Channel: "alice"}))
 
-		raw, err := sql.Open(tdb.driver, tdb.raw)
-		require.NoError(t, err)
-		defer raw.Close()
-		dialects := map[string]goose.Dialect{"sqlite": goose.DialectSQLite3, "postgres": goose.DialectPostgres, "mysql": goose.DialectMySQL}
-		p, err := goose.NewProvider(dialects[b.name], raw, os.DirFS("migrations/"+b.name), goose.WithDisableGlobalRegistry(true))
-		require.NoError(t, err)
-		_, err = p.DownTo(ctx, 2)
+		p, _ := b.migrations(t, tdb)
+		_, err := p.DownTo(ctx, 2)
 		require.NoError(t, err)
 		_, err = p.Up(ctx)
 		require.NoError(t, err)
 		all, err := store.NewRecordingService(db).AllRecordings(ctx)
 		require.NoError(t, err)
 		require.Empty(t, all)
+	})
+}
+
+// TestRecordingNodeMigration rolls migration 00005 back and forth: a recording written by
+// a node keeps running; recordings from before the migration belong to the single node ("").
+func TestRecordingNodeMigration(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := t.Context()
+		tdb := b.newDB(t)
+		db := MustOpenDSN(t, tdb.dsn)
+		MustCreateUser(t, db, "alice")
+		recs := store.NewRecordingService(db)
+		require.NoError(t, recs.CreateRecording(ctx, &onair.Recording{Channel: "alice", Title: "x", Node: "a"}))
+
+		p, _ := b.migrations(t, tdb)
+		_, err := p.DownTo(ctx, 4)
+		require.NoError(t, err)
+		_, err = p.Up(ctx)
+		require.NoError(t, err)
+
+		active, err := recs.ActiveRecordings(ctx, "")
+		require.NoError(t, err)
+		require.Equal(t, []string{"x"}, titles(active), "an upgraded recording is the single node's")
+		active, err = recs.ActiveRecordings(ctx, "a")
+		require.NoError(t, err)
+		require.Empty(t, active)
 	})
 }

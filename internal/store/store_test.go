@@ -219,7 +219,7 @@ func TestOpenConcurrentMigrations(t *testing.T) {
 			require.NoError(t, dbs[i].Close())
 		}
 		db := MustOpenDSN(t, dsn)
-		require.Equal(t, []int64{1, 2, 3, 4}, appliedMigrations(t, db))
+		require.Equal(t, []int64{1, 2, 3, 4, 5}, appliedMigrations(t, db))
 		MustCreateUser(t, db, "alice")
 	})
 }
