@@ -469,6 +469,7 @@ type StreamStats struct {
 	StartedAt        time.Time         `json:"started_at"`
 	TimeMillis       int64             `json:"time"`
 	Publishing       bool              `json:"publishing"`
+	Relay            bool              `json:"relay"`
 	BandwidthIn      float64           `json:"bw_in"`
 	BandwidthVideo   float64           `json:"bw_video"`
 	BandwidthAudio   float64           `json:"bw_audio"`
@@ -539,6 +540,7 @@ func (c *Collector) streamStats(st *Stream, now time.Time) StreamStats {
 		StartedAt:        st.StartedAt.UTC(),
 		TimeMillis:       now.Sub(st.StartedAt).Milliseconds(),
 		Publishing:       st.Publishing,
+		Relay:            st.Relay,
 		BandwidthIn:      round1(st.VideoBitrate + st.AudioBitrate),
 		BandwidthVideo:   round1(st.VideoBitrate),
 		BandwidthAudio:   round1(st.AudioBitrate),
