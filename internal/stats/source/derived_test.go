@@ -92,6 +92,11 @@ func TestDerivedAndRelayedStreams(t *testing.T) {
 	rep = reportOf(t, edge)
 	require.True(t, rep.Streams[0].Relay)
 	require.Equal(t, 1, rep.Server.Connections.RTMPPublishing, "the pull")
+	_, metrics = edge.get("/metrics")
+	require.Contains(t, string(metrics), "\nonair_relayed_streams 1\n")
+	require.Contains(t, string(metrics), "\nonair_live_streams 1\n")
+	_, metrics = origin.get("/metrics")
+	require.Contains(t, string(metrics), "\nonair_relayed_streams 0\n")
 
 	doc = statOf(t, edge)
 	streams := doc.Server.Application[0].Live.Streams
