@@ -259,6 +259,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start chat: %w", err)
 	}
 	s.stats.ChatClients = s.chat.Clients
+	s.stats.ChatConnections = s.chat.Connections
 
 	if len(c.Webhooks) > 0 {
 		wc := webhook.Config{}

@@ -138,7 +138,7 @@ var (
 		"Always 1; the version label is the server's version.", []string{"version"}, nil)
 	descConnections = prometheus.NewDesc("onair_connections",
 		"Open connections by protocol and state: RTMP connections (handshake, publishing, playing), "+
-			"HLS and DASH viewer sessions (viewing), chat WebSockets of live channels (open).",
+			"HLS and DASH viewer sessions (viewing), chat WebSockets open on this node, live channel or not (open).",
 		[]string{"protocol", "state"}, nil)
 	descAccepted = prometheus.NewDesc("onair_rtmp_connections_accepted_total",
 		"RTMP connections accepted.", nil, nil)

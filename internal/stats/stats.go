@@ -61,6 +61,10 @@ type Collector struct {
 
 	// ChatClients returns the open chat connections of a channel. Optional.
 	ChatClients func(channel string) int
+	// ChatConnections returns every open chat connection of this node, whatever its
+	// channel (in a cluster, chat rooms of channels live on other nodes have their
+	// watch pages here too). Optional: without it the live streams' ChatClients are summed.
+	ChatConnections func() int
 
 	// DB, when set, has its connection pool statistics in /metrics (go_sql_* series,
 	// db_name="onair").
@@ -578,7 +582,10 @@ func (c *Collector) connections(snap *Snapshot) Connections {
 	if c.DASH != nil {
 		cn.DASH = sumCounts(c.DASH.Counts())
 	}
-	if c.ChatClients != nil {
+	switch {
+	case c.ChatConnections != nil:
+		cn.Chat = c.ChatConnections()
+	case c.ChatClients != nil:
 		for i := range snap.Streams {
 			cn.Chat += c.ChatClients(snap.Streams[i].Name)
 		}
