@@ -588,8 +588,19 @@ func TestRTMPURLShownToBroadcasters(t *testing.T) {
 	port := ts.RTMPAddr().(*net.TCPAddr).Port
 	require.Equal(t, fmt.Sprintf("rtmp://media.example.org:%d/live", port), ts.rtmpURLFor(r))
 
+	require.Empty(t, ts.web.RTMPSURL(r), "no RTMPS")
+
 	ts2 := mustStartServer(t, func(c *config.Config) { c.PublicRTMPURL = "rtmp://live.example.org/live/" })
 	require.Equal(t, "rtmp://live.example.org/live", ts2.web.RTMPURL(r))
+
+	// With RTMPS, its URL too: on the request's host, or public_rtmp_url's.
+	tls, _ := mustStartTLSServer(t, true)
+	tlsPort := tls.RTMPSAddr().(*net.TCPAddr).Port
+	require.Equal(t, fmt.Sprintf("rtmps://media.example.org:%d/live", tlsPort), tls.web.RTMPSURL(r))
+	tls.Config.PublicRTMPURL = "rtmp://live.example.org/live/"
+	require.Equal(t, fmt.Sprintf("rtmps://live.example.org:%d/live", tlsPort), tls.web.RTMPSURL(r))
+	tls.Config.PublicRTMPURL = "rtmps://live.example.org/live"
+	require.Empty(t, tls.web.RTMPSURL(r), "public_rtmp_url is RTMPS already")
 }
 
 // TestOpenFailsCleanly checks that a server that cannot listen reports it and leaves

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onair/onair/internal/onair"
+	"github.com/onair/onair/internal/stats/source"
 	"github.com/onair/onair/internal/testutil"
 )
 
@@ -292,6 +293,14 @@ func testCluster3(t *testing.T, bin, dsn string) {
 			return err == nil && live && strings.Contains(strings.Join(streamsOf(n), ","), "alice")
 		}, 20*time.Second, 100*time.Millisecond, "alice live on %s; publisher: %s", n.name, pub.Output())
 	}
+	// C's pages say so from the directory while C relays nothing yet (its /stat lists no
+	// stream): the channel page (whose player then makes C pull) and the home page's card.
+	_, page, _ := getBody(t, cc.httpURL("/@alice"))
+	require.Contains(t, page, `data-live="true"`)
+	_, home, _ := getBody(t, cc.httpURL("/"))
+	require.Contains(t, home, `<li class="card stream-card" data-channel="alice">`)
+	_, stat, _ := getBody(t, cc.httpURL("/stat"))
+	require.NotContains(t, stat, "<stream>", "c relays nothing yet")
 	require.Eventually(t, func() bool {
 		var resp struct {
 			Notifications []onair.Notification `json:"notifications"`
@@ -337,6 +346,10 @@ func testCluster3(t *testing.T, bin, dsn string) {
 		_, viewers, err := channelLive(a, "alice")
 		return err == nil && viewers >= 2
 	}, 15*time.Second, 200*time.Millisecond, "viewers of b and c counted on a")
+	// C's /stat lists the relayed stream, its pull labelled, beside its player.
+	_, stat, _ = getBody(t, cc.httpURL("/stat"))
+	require.Contains(t, stat, "<name>alice</name>")
+	require.Contains(t, stat, "<flashver>"+source.RelayFlashVer+"</flashver>")
 	pulling := cpuPercent(t, a.proc.Pid(), 5*time.Second)
 	t.Logf("%s: origin CPU %.1f%% of a core with the publisher alone (and HLS probes lingering), %.1f%% with 2 edges pulling",
 		filepath.Base(t.Name()), idle, pulling)

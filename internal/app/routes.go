@@ -28,6 +28,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("GET /stat", statCSP(operator(&stats.StatHandler{Collector: s.stats})))
 	mux.Handle("GET /stat.xsl", statCSP(stats.StatXSLHandler{}))
+	mux.Handle("GET /stat.js", statCSP(stats.StatJSHandler{}))
 	mux.Handle("GET /metrics", operator(s.stats.MetricsHandler()))
 	mux.Handle("GET /api/v1/stats", admin(&stats.StatsHandler{Collector: s.stats}))
 	mux.Handle("GET /api/v1/stats/history", admin(&stats.HistoryHandler{Collector: s.stats}))

@@ -14,7 +14,7 @@ func TestSecurityHeadersEverywhere(t *testing.T) {
 	ts := mustStartServer(t, nil)
 	mustCreateUser(t, ts, "alice")
 	scriptSrc := regexp.MustCompile(`script-src ([^;]*)`)
-	for _, path := range []string{"/", "/@alice", "/healthz", "/stat", "/stat.xsl", "/metrics", "/api/v1/stats",
+	for _, path := range []string{"/", "/@alice", "/healthz", "/stat", "/stat.xsl", "/stat.js", "/metrics", "/api/v1/stats",
 		"/api/v1/stats/streams/alice/history", "/vod/1/index.m3u8", "/api/v1/recordings/1",
 		"/api/v1/channels/alice/recordings", "/hls/alice/index.m3u8", "/dash/alice/index.mpd", "/nope"} {
 		t.Run(path, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -265,6 +266,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("start chat: %w", err)
 	}
 	s.stats.ChatClients = s.chat.Clients
+	s.stats.ChatConnections = s.chat.Connections
 
 	if len(c.Webhooks) > 0 {
 		wc := webhook.Config{}
@@ -309,6 +311,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	} else {
 		s.web.RTMPURL = s.rtmpURLFor
 	}
+	s.web.RTMPSURL = s.rtmpsURLFor
 	if err := s.web.Start(); err != nil {
 		return fmt.Errorf("start web: %w", err)
 	}
@@ -416,7 +419,36 @@ func (s *Server) close() {
 // rtmpURLFor returns the RTMP server URL to show broadcasters: the host they reached the
 // web site on, with the RTMP port when it is not the default 1935.
 func (s *Server) rtmpURLFor(r *http.Request) string {
-	host := r.Host
+	var a net.Addr
+	if s.rtmp != nil {
+		a = s.rtmp.ListenAddr()
+	}
+	return ingestURL("rtmp", r.Host, a, 1935, "/live")
+}
+
+// rtmpsURLFor returns the RTMPS server URL to show broadcasters, or "" when RTMPS is
+// off: the host of public_rtmp_url when set (unless it is RTMPS already), else the host
+// they reached the web site on, with the RTMPS port when it is not the default 443.
+func (s *Server) rtmpsURLFor(r *http.Request) string {
+	if s.rtmp == nil || s.rtmp.TLSListenAddr() == nil {
+		return ""
+	}
+	host, path := r.Host, "/live"
+	if pub := s.Config.PublicRTMPURL; pub != "" {
+		u, err := url.Parse(pub)
+		if err != nil || u.Scheme != "rtmp" {
+			return "" // rtmps already, shown as the server URL
+		}
+		host, path = u.Host, strings.TrimRight(u.Path, "/")
+	}
+	return ingestURL("rtmps", host, s.rtmp.TLSListenAddr(), 443, path)
+}
+
+// ingestURL returns scheme://HOST[:PORT]PATH for the host of hostport (a Host header,
+// "localhost" when empty) and the port of listen, left out when it is the scheme's
+// default.
+func ingestURL(scheme, hostport string, listen net.Addr, defaultPort int, path string) string {
+	host := hostport
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -426,12 +458,10 @@ func (s *Server) rtmpURLFor(r *http.Request) string {
 	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
 		host = "[" + host + "]"
 	}
-	if s.rtmp != nil {
-		if a, ok := s.rtmp.ListenAddr().(*net.TCPAddr); ok && a.Port != 1935 {
-			host += ":" + strconv.Itoa(a.Port)
-		}
+	if a, ok := listen.(*net.TCPAddr); ok && a.Port != defaultPort {
+		host += ":" + strconv.Itoa(a.Port)
 	}
-	return "rtmp://" + host + "/live"
+	return scheme + "://" + host + path
 }
 
 // authorizeKey maps a stream key to its channel name.

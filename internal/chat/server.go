@@ -313,6 +313,22 @@ func (s *Server) Clients(channel string) int {
 	return r.len()
 }
 
+// Connections returns how many chat connections this node has open, in every room (of
+// channels live here, live on another node, or offline).
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, r := range rooms {
+		n += r.len()
+	}
+	return n
+}
+
 // ServeHTTP serves GET /api/v1/channels/{username}/chat (WebSocket) and
 // GET /api/v1/channels/{username}/chat/history (JSON). It looks only at the end of the
 // path, so it can be mounted under any prefix.

@@ -85,6 +85,7 @@ func TestServerSendReceive(t *testing.T) {
 	require.Eventually(t, func() bool { return h.srv.Clients("alice") == 3 && h.srv.Clients("bob") == 1 },
 		5*time.Second, 10*time.Millisecond)
 	require.Equal(t, 0, h.srv.Clients("carol"))
+	require.Equal(t, 4, h.srv.Connections(), "every room of the node")
 
 	text := `hi <b>there</b> https://example.com/?a=1&b=2 "quoted" ünïcødé`
 	bob.Say(text)

@@ -138,7 +138,7 @@ var (
 		"Always 1; the version label is the server's version.", []string{"version"}, nil)
 	descConnections = prometheus.NewDesc("onair_connections",
 		"Open connections by protocol and state: RTMP connections (handshake, publishing, playing), "+
-			"HLS and DASH viewer sessions (viewing), chat WebSockets of live channels (open).",
+			"HLS and DASH viewer sessions (viewing), chat WebSockets open on this node, live channel or not (open).",
 		[]string{"protocol", "state"}, nil)
 	descAccepted = prometheus.NewDesc("onair_rtmp_connections_accepted_total",
 		"RTMP connections accepted.", nil, nil)
@@ -146,6 +146,9 @@ var (
 		"Live streams (publishing, or waiting for their publisher to come back).", nil, nil)
 	descPublishing = prometheus.NewDesc("onair_publishing_streams",
 		"Live streams with a publisher attached.", nil, nil)
+	descRelayed = prometheus.NewDesc("onair_relayed_streams",
+		"Live streams pulled from their origin node (cluster edges), counted in onair_live_streams too: "+
+			"a cluster's channels are the sum of onair_live_streams minus onair_relayed_streams.", nil, nil)
 	descViewers = prometheus.NewDesc("onair_viewers",
 		"Viewers of all live streams by protocol (chat: open chat connections).", []string{"protocol"}, nil)
 	descReceived = prometheus.NewDesc("onair_received_bytes_total",
@@ -175,7 +178,7 @@ var (
 
 func (lc *liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descBuildInfo, descConnections, descAccepted, descLiveStreams, descPublishing, descViewers,
+		descBuildInfo, descConnections, descAccepted, descLiveStreams, descPublishing, descRelayed, descViewers,
 		descReceived, descSent, descBitrate, descDropped, descStreamViewers, descStreamReceived,
 		descStreamSent, descStreamBitrate, descStreamFPS, descStreamKeyint,
 	} {
@@ -203,7 +206,7 @@ func (lc *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descConnections, float64(cn.Chat), ProtoChat, "open")
 	counter(descAccepted, float64(snap.Accepted))
 
-	publishing := 0
+	publishing, relayed := 0, 0
 	viewers := make(map[string]Viewers, len(snap.Streams))
 	totalViewers := make(map[string]int, len(snap.Streams))
 	var total Viewers
@@ -211,6 +214,9 @@ func (lc *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		st := &snap.Streams[i]
 		if st.Publishing {
 			publishing++
+		}
+		if st.Relay {
+			relayed++
 		}
 		v := c.Viewers(st.Name, st.Readers[ProtoRTMP])
 		viewers[st.Name] = v
@@ -222,6 +228,7 @@ func (lc *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descLiveStreams, float64(len(snap.Streams)))
 	gauge(descPublishing, float64(publishing))
+	gauge(descRelayed, float64(relayed))
 	gauge(descViewers, float64(total.RTMP), ProtoRTMP)
 	gauge(descViewers, float64(total.HLS), ProtoHLS)
 	gauge(descViewers, float64(total.DASH), ProtoDASH)

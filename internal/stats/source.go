@@ -39,6 +39,10 @@ type Stream struct {
 	Name       string
 	StartedAt  time.Time
 	Publishing bool
+	// Relay is set when the stream is pulled from its origin node (a cluster edge serving
+	// it to its own viewers): its publisher is the pull, and the channel's broadcaster is
+	// on the origin.
+	Relay bool
 
 	// BytesIn counts the media bytes the publisher(s) sent. BytesOut counts the bytes sent
 	// to RTMP players (the Collector adds what HLS and DASH served).

@@ -59,19 +59,38 @@ type StatXSLHandler struct{}
 
 // ServeHTTP implements http.Handler.
 func (StatXSLHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	serveAsset(w, r, "text/xsl; charset=utf-8", statXSL)
+}
+
+// statJS opens and closes the rows of clients in the page stat.xsl renders.
+//
+//go:embed stat.js
+var statJS []byte
+
+// StatJSHandler serves /stat.js, the script stat.xsl loads (the Content-Security-Policy
+// of /stat refuses the inline onclick of nginx-rtmp's stylesheet).
+type StatJSHandler struct{}
+
+// ServeHTTP implements http.Handler.
+func (StatJSHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	serveAsset(w, r, "text/javascript; charset=utf-8", statJS)
+}
+
+// serveAsset serves a static file of /stat's page.
+func serveAsset(w http.ResponseWriter, r *http.Request, contentType string, b []byte) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
 	hd := w.Header()
-	hd.Set("Content-Type", "text/xsl; charset=utf-8")
+	hd.Set("Content-Type", contentType)
 	hd.Set("Cache-Control", "public, max-age=3600")
-	hd.Set("Content-Length", strconv.Itoa(len(statXSL)))
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
 	if r.Method == http.MethodHead {
 		return
 	}
-	_, _ = w.Write(statXSL)
+	_, _ = w.Write(b)
 }
 
 // xmlWriter writes nginx-rtmp's flat XML.

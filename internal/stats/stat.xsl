@@ -41,6 +41,9 @@
                 body { font-family: sans-serif; font-size: 14px; }
                 th, td { text-align: left; }
             </style>
+            <!-- The rows of clients open and close by stat.js: an inline onclick, as
+                 nginx-rtmp's stylesheet has, is refused by the Content-Security-Policy. -->
+            <script src="stat.js"></script>
         </head>
         <body>
             <xsl:apply-templates select="rtmp"/>
@@ -147,11 +150,7 @@
         </xsl:attribute>
         <td>
             <a href="">
-                <xsl:attribute name="onclick">
-                    var d=document.getElementById('<xsl:value-of select="../../name"/>-<xsl:value-of select="name"/>');
-                    d.style.display=d.style.display=='none'?'':'none';
-                    return false
-                </xsl:attribute>
+                <xsl:attribute name="data-clients"><xsl:value-of select="../../name"/>-<xsl:value-of select="name"/></xsl:attribute>
                 <xsl:value-of select="name"/>
             </a>
         </td>

@@ -61,6 +61,10 @@ type Collector struct {
 
 	// ChatClients returns the open chat connections of a channel. Optional.
 	ChatClients func(channel string) int
+	// ChatConnections returns every open chat connection of this node, whatever its
+	// channel (in a cluster, chat rooms of channels live on other nodes have their
+	// watch pages here too). Optional: without it the live streams' ChatClients are summed.
+	ChatConnections func() int
 
 	// DB, when set, has its connection pool statistics in /metrics (go_sql_* series,
 	// db_name="onair").
@@ -469,6 +473,7 @@ type StreamStats struct {
 	StartedAt        time.Time         `json:"started_at"`
 	TimeMillis       int64             `json:"time"`
 	Publishing       bool              `json:"publishing"`
+	Relay            bool              `json:"relay"`
 	BandwidthIn      float64           `json:"bw_in"`
 	BandwidthVideo   float64           `json:"bw_video"`
 	BandwidthAudio   float64           `json:"bw_audio"`
@@ -539,6 +544,7 @@ func (c *Collector) streamStats(st *Stream, now time.Time) StreamStats {
 		StartedAt:        st.StartedAt.UTC(),
 		TimeMillis:       now.Sub(st.StartedAt).Milliseconds(),
 		Publishing:       st.Publishing,
+		Relay:            st.Relay,
 		BandwidthIn:      round1(st.VideoBitrate + st.AudioBitrate),
 		BandwidthVideo:   round1(st.VideoBitrate),
 		BandwidthAudio:   round1(st.AudioBitrate),
@@ -576,7 +582,10 @@ func (c *Collector) connections(snap *Snapshot) Connections {
 	if c.DASH != nil {
 		cn.DASH = sumCounts(c.DASH.Counts())
 	}
-	if c.ChatClients != nil {
+	switch {
+	case c.ChatConnections != nil:
+		cn.Chat = c.ChatConnections()
+	case c.ChatClients != nil:
 		for i := range snap.Streams {
 			cn.Chat += c.ChatClients(snap.Streams[i].Name)
 		}

@@ -428,3 +428,17 @@ func TestRing(t *testing.T) {
 	}
 	require.Equal(t, []int{3, 4, 5}, r.items())
 }
+
+// The chat connections of the server are every room's when the node can count them (in a
+// cluster, watch pages of channels live on other nodes chat here too), else the live
+// streams'.
+func TestChatConnections(t *testing.T) {
+	clk := newFakeClock()
+	src := &fakeSource{}
+	src.set(testSnapshot(clk.Now()))
+	c := newTestCollector(t, src, clk)
+	require.Equal(t, 4, c.Report().Server.Connections.Chat, "alice's room")
+	c.ChatConnections = func() int { return 6 }
+	require.Equal(t, 6, c.Report().Server.Connections.Chat, "alice's room and another, offline channel's")
+	require.Equal(t, 4, c.Report().Streams[0].Viewers.Chat)
+}

@@ -142,6 +142,10 @@ type Server struct {
 	// RTMPURL returns the RTMP base URL shown on pages, e.g. "rtmp://HOST/live".
 	// Default: "rtmp://" + the host of the request's Host header (without port) + "/live".
 	RTMPURL func(r *http.Request) string
+	// RTMPSURL, when set, returns the RTMPS (RTMP over TLS) base URL shown to
+	// broadcasters beside RTMPURL, e.g. "rtmps://HOST/live"; "" when there is none.
+	// Default: none.
+	RTMPSURL func(r *http.Request) string
 
 	// Version is shown in the page footer.
 	Version string

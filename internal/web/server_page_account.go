@@ -56,6 +56,7 @@ type dashboardData struct {
 	Channel     *onair.ChannelInfo
 	Tags        string // comma separated, for the form
 	RTMPURL     string
+	RTMPSURL    string // "" without RTMPS
 	Live        bool
 	Stream      onair.LiveStream
 	APIPath     string
@@ -93,6 +94,11 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 			data.Tags += ", "
 		}
 		data.Tags += t
+	}
+	if s.RTMPSURL != nil {
+		if u := s.RTMPSURL(r); u != data.RTMPURL {
+			data.RTMPSURL = u
+		}
 	}
 	data.Stream, data.Live = s.liveStream(u.Username)
 	data.Scripts = append(data.Scripts, "dashboard.js")

@@ -976,6 +976,20 @@ func TestServerRTMPURL(t *testing.T) {
 		body := e.anon().do("GET", "/@alice", nil).Body.String()
 		require.Contains(t, body, "rtmp://live.example.net:1936/live/alice")
 	})
+
+	t.Run("rtmps on the dashboard", func(t *testing.T) {
+		e, u := seeded(t)
+		body := requireStatus(t, e.as(u["alice"]).do("GET", "/dashboard", nil), 200)
+		require.NotContains(t, body, "obs-server-tls", "no RTMPS: one server URL")
+
+		e, u = seeded(t, func(s *Server) {
+			s.RTMPSURL = func(*http.Request) string { return "rtmps://live.example.net/live" }
+		})
+		body = requireStatus(t, e.as(u["alice"]).do("GET", "/dashboard", nil), 200)
+		require.Contains(t, body, `<input id="obs-server" class="mono" readonly value="rtmp://example.com/live">`)
+		require.Contains(t, body, `<input id="obs-server-tls" class="mono" readonly value="rtmps://live.example.net/live"`)
+		require.Contains(t, body, `data-copy="obs-server-tls"`)
+	})
 }
 
 func TestServerStart(t *testing.T) {

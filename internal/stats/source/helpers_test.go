@@ -95,6 +95,7 @@ func newEnv(t *testing.T) *env {
 	mux.Handle("/dash/", e.dash)
 	mux.Handle("GET /stat", &stats.StatHandler{Collector: e.stats})
 	mux.Handle("GET /stat.xsl", stats.StatXSLHandler{})
+	mux.Handle("GET /stat.js", stats.StatJSHandler{})
 	mux.Handle("GET /metrics", e.stats.MetricsHandler())
 	mux.Handle("GET /api/v1/stats", &stats.StatsHandler{Collector: e.stats})
 	mux.Handle("GET /api/v1/stats/history", &stats.HistoryHandler{Collector: e.stats})

@@ -4,6 +4,7 @@ package source
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -14,6 +15,7 @@ import (
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/rtmp"
 	"github.com/onair/onair/internal/stats"
+	"github.com/onair/onair/internal/transcode"
 	"github.com/onair/onair/internal/unit"
 )
 
@@ -27,11 +29,37 @@ type Media struct {
 
 var _ stats.Source = (*Media)(nil)
 
+// RelayFlashVer labels, in /stat, the connection that pulls a relayed stream from its
+// origin node (an outgoing connection, which has no flashVer of its own).
+const RelayFlashVer = "onair relay"
+
 // Snapshot implements stats.Source.
+//
+// Derived streams (transcoded renditions, "alice~720p") are no channels: they are left
+// out, and their readers, bytes sent and drops counted with their source stream, as are
+// RTMP players of a rendition. Relayed streams (pulled from their origin node) are listed
+// like any stream, with Relay set; their pull is the publishing client, labelled
+// RelayFlashVer.
 func (m *Media) Snapshot() stats.Snapshot {
 	var snap stats.Snapshot
+	var derived []hub.Info
+	relays := make(map[string]bool)
 	for _, st := range m.Hub.Streams() {
-		snap.Streams = append(snap.Streams, streamOf(st.Info()))
+		switch st.Source() {
+		case hub.SourceDerived:
+			derived = append(derived, st.Info())
+			continue
+		case hub.SourceRelay:
+			relays[st.Name()] = true
+		}
+		s := streamOf(st.Info())
+		s.Relay = st.Source() == hub.SourceRelay
+		snap.Streams = append(snap.Streams, s)
+	}
+	for _, in := range derived {
+		if i := indexOf(snap.Streams, sourceOf(in.Name)); i >= 0 {
+			addDerived(&snap.Streams[i], in)
+		}
 	}
 	snap.Dropped = m.Hub.Dropped()
 	if m.RTMP != nil {
@@ -40,13 +68,17 @@ func (m *Media) Snapshot() stats.Snapshot {
 		conns := m.RTMP.Conns()
 		snap.Conns = make([]stats.Conn, len(conns))
 		for i, c := range conns {
+			channel, flashVer := sourceOf(c.Channel), c.FlashVer
+			if flashVer == "" && c.State == rtmp.ConnPublishing && relays[channel] {
+				flashVer = RelayFlashVer
+			}
 			snap.Conns[i] = stats.Conn{
 				ID:        c.ID,
 				Addr:      c.RemoteAddr,
 				Start:     c.Start,
-				FlashVer:  c.FlashVer,
+				FlashVer:  flashVer,
 				State:     string(c.State),
-				Channel:   c.Channel,
+				Channel:   channel,
 				Active:    c.Active,
 				BytesIn:   c.BytesIn,
 				BytesOut:  c.BytesOut,
@@ -57,6 +89,39 @@ func (m *Media) Snapshot() stats.Snapshot {
 		}
 	}
 	return snap
+}
+
+// sourceOf returns the stream a derived stream is made from (its name up to the
+// rendition separator); other names are returned as they are.
+func sourceOf(name string) string {
+	src, _, _ := strings.Cut(name, transcode.Separator)
+	return src
+}
+
+func indexOf(streams []stats.Stream, name string) int {
+	for i := range streams {
+		if streams[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// addDerived counts a rendition's readers, bytes sent and drops with its source stream.
+func addDerived(st *stats.Stream, in hub.Info) {
+	st.BytesOut += in.BytesOut
+	if len(in.Readers) > 0 && st.Readers == nil {
+		st.Readers = make(map[string]int, len(in.Readers))
+	}
+	for k, n := range in.Readers {
+		st.Readers[k] += n
+	}
+	if len(in.Dropped) > 0 && st.Dropped == nil {
+		st.Dropped = make(map[string]uint64, len(in.Dropped))
+	}
+	for k, n := range in.Dropped {
+		st.Dropped[k] += n
+	}
 }
 
 func streamOf(in hub.Info) stats.Stream {

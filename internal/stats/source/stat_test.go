@@ -153,6 +153,14 @@ func TestStatRealPublish(t *testing.T) {
 	require.Contains(t, html, "640x360")
 	require.Contains(t, html, "publishing")
 	require.Contains(t, html, "<table")
+	// No inline script (the CSP refuses it): stat.js opens the rows of clients.
+	require.NotContains(t, strings.ToLower(html), "onclick")
+	require.Contains(t, html, `<script src="stat.js">`)
+	require.Contains(t, html, `data-clients="live-alice"`)
+	require.Contains(t, html, `id="live-alice"`)
+	status, js := e.get("/stat.js")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, string(js), "data-clients")
 
 	// The JSON has the same stream, with viewers and no key.
 	status, body = e.get("/api/v1/stats")
