@@ -92,8 +92,9 @@ func TestBrowserSwitchesLevels(t *testing.T) {
 		ev, _ := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__ev || []`))
 		t.Logf("hls.js events: %v", ev)
 	}()
-	// 800 kbit/s: enough for 144p (60k + 32k audio), not for the source (1.2 Mbit/s).
-	require.NoError(t, chromedp.Do(tab, throttle(100_000)))
+	// 400 kbit/s: plenty for 144p (60k + 32k audio), a third of the source (1.2 Mbit/s), so
+	// that hls.js's estimate falls clearly below the source also on a busy machine.
+	require.NoError(t, chromedp.Do(tab, throttle(50_000)))
 	lv, err = chromedp.Run(tab, chromedp.Poll[hlsLevels](
 		`(() => { const l = `+hlsLevelsJS+`; return l.height === 144 ? l : null; })()`,
 		chromedp.WithPollingTimeout(90*time.Second), chromedp.WithPollingInterval(500*time.Millisecond)))

@@ -471,12 +471,26 @@
     restart();
   }
 
+  // bufferedAhead returns the seconds of media buffered past the playhead.
+  function bufferedAhead() {
+    var b = video.buffered;
+    for (var i = 0; i < b.length; i++) {
+      if (b.start(i) <= video.currentTime + 0.1 && video.currentTime < b.end(i)) {
+        return b.end(i) - video.currentTime;
+      }
+    }
+    return 0;
+  }
+
   // tick runs every second while a stream plays: it shows the latency and jumps to the
-  // live edge when hls.js fell too far behind for its rate control.
+  // live edge when hls.js fell too far behind for its rate control. A player that is
+  // behind because the network is too slow (nothing buffered ahead) does not jump: the jump
+  // would abort the loads in flight, and hls.js would never measure the slow network and
+  // switch to a lower rendition.
   function tick() {
     var hls = player.hls;
     if (hls && !player.dvr && !video.paused && hls.targetLatency !== null && hls.liveSyncPosition !== null) {
-      if (hls.latency - hls.targetLatency > JUMP_BEHIND_S) {
+      if (hls.latency - hls.targetLatency > JUMP_BEHIND_S && bufferedAhead() >= 1) {
         video.currentTime = hls.liveSyncPosition;
       }
     }
