@@ -442,7 +442,11 @@ func TestLLReconnect(t *testing.T) {
 	require.NoError(t, testutil.PublishMedia(context.Background(), p2, second, testutil.PublishOpts{}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = cs.Wait(ctx, func(st *cmafstream.State) bool { return st.Session == 1 && len(st.Open) > 0 })
+	// The first segment of the new session is finished (not only open, when its
+	// discontinuity would be on the parts still being written).
+	_, err = cs.Wait(ctx, func(st *cmafstream.State) bool {
+		return st.Session == 1 && len(st.Open) > 0 && !st.OpenDiscontinuity
+	})
 	require.NoError(t, err)
 	_, after := e.getLL(t, "")
 	require.GreaterOrEqual(t, after.mediaSeq, before.mediaSeq)
