@@ -21,6 +21,11 @@ const (
 	maxPendingUnits = 1024
 )
 
+// publishReadAhead is the chunk guard's read size for an accepted publisher: a video frame
+// (tens of KB) then takes one read of the socket instead of one per 4 KiB (gortmplib's
+// bufio size).
+const publishReadAhead = 64 << 10
+
 // Track kinds of a publish session (a session has at most one video and one audio track).
 const (
 	kindVideo = 0
@@ -43,6 +48,7 @@ func (s *Server) handlePublish(c *conn, sc *gortmplib.ServerConn) error {
 		s.rejectPublish(c, sc, err)
 		return nil
 	}
+	c.guard.setReadAhead(publishReadAhead)
 	if !s.claim(channel, c) {
 		s.rejectPublish(c, sc, errPublisherActive, "channel", channel)
 		return nil
