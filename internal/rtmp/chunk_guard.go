@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Handshake sizes (RTMP spec section 5.2): C0 is one byte, C1 and C2 are 1536 bytes each.
@@ -107,13 +108,19 @@ type chunkGuard struct {
 	// cost a read system call per 4 KiB of media.
 	ra           []byte
 	raOff, raEnd int
+	// pace, when set, is the shortest time between two reads of the socket that did not
+	// fill ra: the reader sleeps out the rest instead of waking on every TCP segment, and
+	// takes what arrived meanwhile in one read.
+	pace     time.Duration
+	lastRead time.Time
 }
 
 // setReadAhead makes Read take up to size bytes per read of the socket. Only valid when
 // exact is off and stays off: the guard then holds bytes past the current element.
-func (g *chunkGuard) setReadAhead(size int) {
+func (g *chunkGuard) setReadAhead(size int, pace time.Duration) {
 	g.ra = make([]byte, size)
 	g.raOff, g.raEnd = 0, 0
+	g.pace = pace
 }
 
 func newChunkGuard(r io.Reader, maxMsg uint32) *chunkGuard {
@@ -168,10 +175,21 @@ func (g *chunkGuard) readAhead(p []byte) (int, error) {
 			}
 			return n, err
 		}
+		if g.pace > 0 {
+			if wait := g.pace - time.Since(g.lastRead); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
 		if g.before != nil {
 			g.before()
 		}
 		n, err := g.r.Read(g.ra)
+		if g.pace > 0 {
+			g.lastRead = time.Now()
+			if n == len(g.ra) {
+				g.lastRead = time.Time{} // more is waiting: no pause before the next read
+			}
+		}
 		if n > 0 {
 			if ferr := g.feed(g.ra[:n]); ferr != nil {
 				g.err = ferr

@@ -354,7 +354,7 @@ func FuzzChunkGuard(f *testing.F) {
 		// them: it may stop earlier on bad input, never pass anything else.
 		ra := newChunkGuard(iotest.HalfReader(bytes.NewReader(b)), 1<<16)
 		ra.st, ra.need = gsBasic, 1
-		ra.setReadAhead(61)
+		ra.setReadAhead(61, 0)
 		ahead, aheadErr := readRaw(ra)
 		require.LessOrEqual(t, len(ahead), len(guarded))
 		for i := range ahead {
