@@ -10,7 +10,10 @@
 # S2_P (20), DUR (20), WARMUP (5), IDLE_N (1000 idle players; 0 skips), RECORDING (0: the
 # onair users do not record, like nginx-rtmp; 1: onair's default, recording on), SETTLE (15s: wait
 # after the idle players connected before the second RSS sample),
-# OUT (/tmp/onair-vs-nginx). Ports 1935 and 8080 must be free.
+# OUT (/tmp/onair-vs-nginx), HLS_VIEWERS (20: after the harness cases, each round also runs
+# S2_P publishers with one MPEG-TS HLS viewer per stream against both servers with
+# `onair bench`, so that every HLS muxer runs; 0 skips), THUMBS (0: onair's live thumbnails
+# off, as nginx-rtmp makes none; 1: on, onair's default). Ports 1935 and 8080 must be free.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BENCH="${BENCH:-/work/shared/bench}"
@@ -20,6 +23,9 @@ IDLE_N="${IDLE_N:-1000}"
 SETTLE="${SETTLE:-15s}"
 RECORDING="${RECORDING:-0}"
 OUT="${OUT:-/tmp/onair-vs-nginx}"
+HLS_VIEWERS="${HLS_VIEWERS:-20}"
+THUMBS="${THUMBS:-0}"
+[ "$THUMBS" = 1 ] || export ONAIR_THUMBNAIL_INTERVAL=0
 export DUR="${DUR:-20}" WARMUP="${WARMUP:-5}" S1_N="${S1_N:-200 500 1000}" S2_P="${S2_P:-20}" S5_J="${S5_J:-10}"
 mkdir -p "$OUT"
 go build -o bin/onair ./cmd/onair || exit 1
@@ -55,12 +61,59 @@ idle_rss() {
   kill -TERM "$pid"; wait "$pid" 2>/dev/null; sleep 1
 }
 
+# tree_ticks PID: CPU ticks (utime+stime, and those of reaped children) of PID and its descendants.
+tree_ticks() {
+  local t c
+  t=$(awk '{print $14+$15+$16+$17}' "/proc/$1/stat" 2>/dev/null || echo 0)
+  for c in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$c"))); done
+  echo "$t"
+}
+
+# hls_forced SERVER ROUND: S2_P publishers and one MPEG-TS HLS viewer per stream (every muxer
+# runs and its segments are served), fresh server; server CPU (tree, 100 = one core) over DUR
+# after WARMUP, from /proc.
+hls_forced() {
+  local srv=$1 r=$2 pid pubs="" names i k t0 t1 bp hz
+  hz=$(getconf CLK_TCK)
+  rm -rf "$RUN/nginx" "$RUN/nginx-hls" "$RUN/onair" && mkdir -p "$RUN/nginx" "$RUN/nginx-hls" "$RUN/onair"
+  if [ "$srv" = onair ]; then
+    setsid "$ONAIR" serve --data "$RUN/onair" --rtmp-addr 127.0.0.1:1935 --http-addr 127.0.0.1:8080 \
+      --log-level warn >"$OUT/hlsf-onair-$r.log" 2>&1 </dev/null & pid=$!
+    sleep 2
+    for i in $(seq 0 $((S2_P - 1))); do
+      k=$(echo bench-password-123 | "$ONAIR" user create "hlsf$i" --data "$RUN/onair" --password-stdin | tail -n 1)
+      pubs="$pubs,rtmp://127.0.0.1:1935/live/$k"
+    done
+    [ "$RECORDING" = 1 ] || sqlite3 "$RUN/onair/onair.db" "UPDATE channels SET recording = 0"
+    names='hlsf{i}'; set -- --ts-playlist '/hls/{name}/ts/index.m3u8'
+  else
+    setsid nginx -p "$RUN/nginx/" -c "$BENCH/servers/nginx.conf" >"$OUT/hlsf-nginx-$r.log" 2>&1 </dev/null & pid=$!
+    sleep 2
+    for i in $(seq 0 $((S2_P - 1))); do pubs="$pubs,rtmp://127.0.0.1:1935/live/hlsf$i"; done
+    names='hlsf{i}'; set -- --ts-playlist '/hls/{name}.m3u8'
+  fi
+  timeout 300 "$ONAIR" bench --clip /tmp/bench-media/clip.flv --publish "${pubs#,}" --names "$names" "$@" \
+    --hls "$HLS_VIEWERS" --duration $((WARMUP + DUR + 10))s --json "$OUT/hlsf-$srv-$r.json" \
+    >"$OUT/hlsf-$srv-$r.txt" 2>&1 & bp=$!
+  sleep $((WARMUP + 5)) # the bench waits a few seconds for the streams before the viewers start
+  t0=$(tree_ticks "$pid"); sleep "$DUR"; t1=$(tree_ticks "$pid")
+  wait "$bp"
+  echo "round $r $srv: $S2_P publishers, $HLS_VIEWERS TS viewers: server CPU $(echo "scale=1; 100 * ($t1 - $t0) / $hz / $DUR" | bc) %," \
+    "viewers kept up: $(awk '$1 == "hls-ts" {print $3 "/" $2}' "$OUT/hlsf-$srv-$r.txt")" | tee -a "$OUT/hls-forced.txt"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null; sleep 1
+}
+
+rm -f "$OUT/hls-forced.txt"
 for r in $(seq 1 "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then onair "$r"; nginx "$r"; else nginx "$r"; onair "$r"; fi
+  if [ "$HLS_VIEWERS" -gt 0 ]; then
+    if [ $((r % 2)) = 1 ]; then hls_forced onair "$r"; hls_forced nginx "$r"; else hls_forced nginx "$r"; hls_forced onair "$r"; fi
+  fi
   if [ "$IDLE_N" -gt 0 ]; then idle_rss onair; idle_rss nginx; fi
 done
 for r in $(seq 1 "$ROUNDS"); do
   echo "## round $r"
   /tmp/bench-bin/loadgen report "$OUT/r$r"/nginx-* "$OUT/r$r"/onair-*
 done | tee "$OUT/report.md"
+[ -f "$OUT/hls-forced.txt" ] && cat "$OUT/hls-forced.txt"
 [ -f "$OUT/idle.txt" ] && cat "$OUT/idle.txt"

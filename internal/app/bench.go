@@ -24,6 +24,7 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.HTTPBase, "http", loadgen.DefaultHTTPBase, "HTTP base URL of the server")
 	fs.IntVar(&cfg.Players, "players", 0, "RTMP players")
 	fs.IntVar(&cfg.HLSViewers, "hls", 0, "MPEG-TS HLS viewers")
+	fs.StringVar(&cfg.TSPlaylist, "ts-playlist", loadgen.DefaultTSPlaylist, "path of the MPEG-TS playlist ({name}: play name)")
 	fs.IntVar(&cfg.LLHLSViewers, "llhls", 0, "LL-HLS viewers")
 	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "run time (at most 1h)")
 	fs.DurationVar(&cfg.Ramp, "ramp", loadgen.DefaultRamp, "client start ramp")

@@ -106,6 +106,10 @@ type muxer struct {
 	closed      bool
 }
 
+// muxBatch is how long a TS muxer lets units gather, after the first one arrives, before
+// it muxes them all (see runInner). A segment is published at most this much later.
+const muxBatch = 100 * time.Millisecond
+
 func newMuxer(s *Server, name string, st *hub.Stream, r *hub.Reader, id string) *muxer {
 	ctx, cancel := context.WithCancel(s.ctx)
 	m := &muxer{
@@ -154,6 +158,7 @@ func (m *muxer) runInner() error {
 	idle := time.NewTimer(m.s.IdleTimeout)
 	defer idle.Stop()
 	var evs []hub.Event
+	var batch *time.Timer
 	for {
 		for {
 			var err error
@@ -180,6 +185,20 @@ func (m *muxer) runInner() error {
 			}
 			idle.Reset(rem)
 		case <-m.reader.Wait():
+			// A TS segment is published only when it is complete, so units need not be muxed
+			// as they arrive: let them gather for muxBatch and mux them in one go, one wake-up
+			// instead of one per unit (the hub queue holds far more than a window's units).
+			if batch == nil {
+				batch = time.NewTimer(muxBatch)
+				defer batch.Stop()
+			} else {
+				batch.Reset(muxBatch)
+			}
+			select {
+			case <-m.ctx.Done():
+				return m.ctx.Err()
+			case <-batch.C:
+			}
 		}
 	}
 }

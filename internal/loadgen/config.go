@@ -23,6 +23,7 @@ const (
 // Defaults of the Config fields left zero.
 const (
 	DefaultHTTPBase         = "http://127.0.0.1:8080"
+	DefaultTSPlaylist       = "/hls/{name}/ts/index.m3u8"
 	DefaultDuration         = 30 * time.Second
 	DefaultRamp             = 5 * time.Second
 	DefaultProgressInterval = 5 * time.Second
@@ -54,6 +55,11 @@ type Config struct {
 	// HTTPBase is the HLS origin: viewers load HTTPBase + "/hls/{name}/ts/index.m3u8"
 	// (TS) or "/hls/{name}/stream.m3u8" (LL-HLS). Default: DefaultHTTPBase.
 	HTTPBase string
+	// TSPlaylist is the path of a stream's MPEG-TS media playlist under HTTPBase, with
+	// "{name}" replaced by the play name; segment URIs are resolved against it. Another
+	// server's layout can be given, e.g. "/hls/{name}.m3u8" for nginx-rtmp. Default:
+	// DefaultTSPlaylist.
+	TSPlaylist string
 	// Players is the number of RTMP players.
 	Players int
 	// HLSViewers is the number of legacy HLS viewers (MPEG-TS playlist polling).
@@ -137,6 +143,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.TSPlaylist == "" {
+		c.TSPlaylist = DefaultTSPlaylist
+	}
+	if !strings.HasPrefix(c.TSPlaylist, "/") || !strings.Contains(c.TSPlaylist, "{name}") {
+		return c, fmt.Errorf("loadgen: TS playlist path %q must start with / and contain {name}", c.TSPlaylist)
 	}
 	if c.HTTPBase == "" {
 		c.HTTPBase = DefaultHTTPBase

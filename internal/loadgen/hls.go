@@ -193,11 +193,13 @@ func runTSViewer(ctx context.Context, cfg *Config, client *http.Client, name str
 	defer v.finish()
 	live.active.Add(1)
 	defer live.active.Add(-1)
-	base := cfg.HTTPBase + "/hls/" + url.PathEscape(name) + "/ts/"
+	path := strings.ReplaceAll(cfg.TSPlaylist, "{name}", url.PathEscape(name))
+	cut := strings.LastIndexByte(path, '/') + 1
+	base, playlist := cfg.HTTPBase+path[:cut], path[cut:]
 	var next uint64
 	joined := false
 	for ctx.Err() == nil {
-		b, err := v.get(ctx, base+"index.m3u8", cfg.ConnectTimeout)
+		b, err := v.get(ctx, base+playlist, cfg.ConnectTimeout)
 		if err != nil {
 			r.fail(ctx, err)
 			return

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Handshake sizes (RTMP spec section 5.2): C0 is one byte, C1 and C2 are 1536 bytes each.
@@ -100,6 +101,26 @@ type chunkGuard struct {
 	streams   []guardStream
 	err       error
 	handshook bool
+
+	// ra, when set (setReadAhead, publishers), is a read-ahead buffer: the socket is read
+	// in reads of up to len(ra) bytes, fed to the parser as read, and handed out from
+	// ra[raOff:raEnd], so that a reader asking for less (gortmplib's 4 KiB bufio) does not
+	// cost a read system call per 4 KiB of media.
+	ra           []byte
+	raOff, raEnd int
+	// pace, when set, is the shortest time between two reads of the socket that did not
+	// fill ra: the reader sleeps out the rest instead of waking on every TCP segment, and
+	// takes what arrived meanwhile in one read.
+	pace     time.Duration
+	lastRead time.Time
+}
+
+// setReadAhead makes Read take up to size bytes per read of the socket. Only valid when
+// exact is off and stays off: the guard then holds bytes past the current element.
+func (g *chunkGuard) setReadAhead(size int, pace time.Duration) {
+	g.ra = make([]byte, size)
+	g.raOff, g.raEnd = 0, 0
+	g.pace = pace
 }
 
 func newChunkGuard(r io.Reader, maxMsg uint32) *chunkGuard {
@@ -120,6 +141,9 @@ func (g *chunkGuard) Read(p []byte) (int, error) {
 	if g.exact && g.need > 0 && len(p) > g.need {
 		p = p[:g.need]
 	}
+	if g.ra != nil && !g.exact {
+		return g.readAhead(p)
+	}
 	if g.before != nil {
 		g.before()
 	}
@@ -131,6 +155,56 @@ func (g *chunkGuard) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// readAhead serves p from the read-ahead buffer, refilling it with one read of the
+// socket when it is empty (reading straight into p when p is as large as the buffer).
+func (g *chunkGuard) readAhead(p []byte) (int, error) {
+	if g.raOff == g.raEnd && len(p) > 0 {
+		if len(p) >= len(g.ra) {
+			g.raOff, g.raEnd = 0, 0
+			if g.before != nil {
+				g.before()
+			}
+			n, err := g.r.Read(p)
+			if n > 0 {
+				if ferr := g.feed(p[:n]); ferr != nil {
+					g.err = ferr
+					return 0, ferr
+				}
+			}
+			return n, err
+		}
+		if g.pace > 0 {
+			if wait := g.pace - time.Since(g.lastRead); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
+		if g.before != nil {
+			g.before()
+		}
+		n, err := g.r.Read(g.ra)
+		if g.pace > 0 {
+			g.lastRead = time.Now()
+			if n == len(g.ra) {
+				g.lastRead = time.Time{} // more is waiting: no pause before the next read
+			}
+		}
+		if n > 0 {
+			if ferr := g.feed(g.ra[:n]); ferr != nil {
+				g.err = ferr
+				return 0, ferr
+			}
+		}
+		g.raOff, g.raEnd = 0, n
+		if n == 0 {
+			return 0, err
+		}
+		// A read error after data is returned by the next Read (the socket repeats it).
+	}
+	n := copy(p, g.ra[g.raOff:g.raEnd])
+	g.raOff += n
+	return n, nil
 }
 
 func guardErrorf(format string, args ...any) error {

@@ -350,6 +350,19 @@ func FuzzChunkGuard(f *testing.F) {
 		for i := range guarded {
 			require.True(t, reflect.DeepEqual(alone[i], guarded[i]), "message %d differs", i)
 		}
+		// With read-ahead (publishers) the guard checks bytes before the reader asks for
+		// them: it may stop earlier on bad input, never pass anything else.
+		ra := newChunkGuard(iotest.HalfReader(bytes.NewReader(b)), 1<<16)
+		ra.st, ra.need = gsBasic, 1
+		ra.setReadAhead(61, 0)
+		ahead, aheadErr := readRaw(ra)
+		require.LessOrEqual(t, len(ahead), len(guarded))
+		for i := range ahead {
+			require.True(t, reflect.DeepEqual(guarded[i], ahead[i]), "read-ahead message %d differs", i)
+		}
+		if !errors.Is(aheadErr, errGuard) {
+			require.Equal(t, len(guarded), len(ahead), "read-ahead %v, guard %v", aheadErr, guardedErr)
+		}
 		if errors.Is(guardedErr, errGuard) && isLimitError(guardedErr) {
 			return
 		}

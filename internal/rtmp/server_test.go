@@ -128,11 +128,14 @@ func TestServerPublishPlay(t *testing.T) {
 func TestServerPublishAnyApp(t *testing.T) {
 	e := newTestEnv(t)
 	file := media(t, "h264_aac.flv")
-	for _, app := range []string{"hls", "dash"} {
-		// As fast as ffmpeg goes: the logs tell that the stream went live.
+	for i, app := range []string{"hls", "dash"} {
+		// As fast as ffmpeg goes: the logs tell that the stream went live. ffmpeg may exit
+		// before the server has read all it sent: wait for the session's end.
 		p := startFFmpeg(t, "-i", file, "-c", "copy", "-f", "flv", e.url(app, keyOf("bob")+"?foo=bar"))
 		require.NoError(t, p.wait(t, 20*time.Second))
-		require.Eventually(t, func() bool { return e.reg.Stream("bob") == nil }, 5*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool {
+			return len(e.log.lines("publish ended", "channel=bob")) == i+1 && e.reg.Stream("bob") == nil
+		}, 5*time.Second, 10*time.Millisecond)
 	}
 	require.Len(t, e.log.lines("publish started", "channel=bob"), 2)
 	ended := e.log.lines("publish ended", "channel=bob")
