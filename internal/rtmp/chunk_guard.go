@@ -144,6 +144,11 @@ func (g *chunkGuard) Read(p []byte) (int, error) {
 	if g.ra != nil && !g.exact {
 		return g.readAhead(p)
 	}
+	return g.readFeed(p)
+}
+
+// readFeed reads the socket into p once and checks what it read.
+func (g *chunkGuard) readFeed(p []byte) (int, error) {
 	if g.before != nil {
 		g.before()
 	}
@@ -163,17 +168,7 @@ func (g *chunkGuard) readAhead(p []byte) (int, error) {
 	if g.raOff == g.raEnd && len(p) > 0 {
 		if len(p) >= len(g.ra) {
 			g.raOff, g.raEnd = 0, 0
-			if g.before != nil {
-				g.before()
-			}
-			n, err := g.r.Read(p)
-			if n > 0 {
-				if ferr := g.feed(p[:n]); ferr != nil {
-					g.err = ferr
-					return 0, ferr
-				}
-			}
-			return n, err
+			return g.readFeed(p)
 		}
 		if g.pace > 0 {
 			if wait := g.pace - time.Since(g.lastRead); wait > 0 {
