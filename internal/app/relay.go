@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/onair/onair/internal/onair"
 	"github.com/onair/onair/internal/relay"
 )
 
@@ -29,6 +30,13 @@ func (s *Server) startRelay(loc relay.Locator, node string) (*relay.Puller, erro
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
 	s.relay = p
-	s.hub.Locate = p.Ensure
+	// Only a name that can be a channel is looked up: a viewer's request for anything else
+	// (a rendition, a typo, a scan) costs no directory lookup and no pull.
+	s.hub.Locate = func(ctx context.Context, name string) bool {
+		if onair.ValidateUsername(name) != nil {
+			return false
+		}
+		return p.Ensure(ctx, name)
+	}
 	return p, nil
 }

@@ -162,7 +162,7 @@ func (r *Recorder) Start() error {
 		logger *slog.Logger
 	}
 	var repaired []repairedRec
-	if _, err := repair(ctx, r.Recordings, r.Storage, r.Node, "", r.Logger, func(id int64, w *writer, l *slog.Logger) {
+	if _, err := repair(ctx, r.Recordings, r.Storage, r.Node, "", false, r.Logger, func(id int64, w *writer, l *slog.Logger) {
 		repaired = append(repaired, repairedRec{id, w, l})
 	}); err != nil {
 		r.cancel()
@@ -230,7 +230,7 @@ func (r *Recorder) RepairDead(node, channel string) {
 		ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 		defer cancel()
 		logger := r.Logger.With("dead_node", node)
-		n, err := repair(ctx, r.Recordings, r.Storage, node, channel, logger, func(id int64, w *writer, l *slog.Logger) {
+		n, err := repair(ctx, r.Recordings, r.Storage, node, channel, true, logger, func(id int64, w *writer, l *slog.Logger) {
 			if _, err := r.Storage.Stat(ctx, id, PosterName); errors.Is(err, ErrNotFound) {
 				r.queuePosterOf(id, w, l)
 			}

@@ -24,12 +24,14 @@ import (
 // its recorder takes new streams, or on another node once that node is dead (see
 // Recorder.RepairDead). The other nodes' recordings are left alone.
 func Repair(ctx context.Context, recs onair.RecordingService, st Storage, node string, logger *slog.Logger) (int, error) {
-	return repair(ctx, recs, st, node, "", logger, nil)
+	return repair(ctx, recs, st, node, "", false, logger, nil)
 }
 
 // repair is Repair, limited to one channel's recordings unless channel is "", that also
-// calls repaired with each finished recording.
-func repair(ctx context.Context, recs onair.RecordingService, st Storage, node, channel string, logger *slog.Logger,
+// calls repaired with each finished recording. With keepEmpty, a recording without any
+// segment is left as it is instead of deleted: the node it belongs to may only be cut off
+// from the cluster, not dead, and still about to write its first segment.
+func repair(ctx context.Context, recs onair.RecordingService, st Storage, node, channel string, keepEmpty bool, logger *slog.Logger,
 	repaired func(id int64, w *writer, logger *slog.Logger)) (int, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -44,7 +46,11 @@ func repair(ctx context.Context, recs onair.RecordingService, st Storage, node, 
 	n := 0
 	for _, rec := range active {
 		l := logger.With("channel", rec.Channel, "recording_id", rec.ID, "node", rec.Node)
-		w, err := repairOne(ctx, recs, st, rec)
+		w, err := repairOne(ctx, recs, st, rec, keepEmpty)
+		if errors.Is(err, errEmptyKept) {
+			l.Info("empty recording left to its node")
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return n, fmt.Errorf("repair: %w", err)
@@ -65,9 +71,12 @@ func repair(ctx context.Context, recs onair.RecordingService, st Storage, node, 
 	return n, nil
 }
 
+// errEmptyKept: repairOne left a recording without segments alone (keepEmpty).
+var errEmptyKept = errors.New("empty recording kept")
+
 // repairOne finishes one crashed recording and returns its writer, or nil when it had no
 // segment and was deleted.
-func repairOne(ctx context.Context, recs onair.RecordingService, st Storage, rec *onair.Recording) (*writer, error) {
+func repairOne(ctx context.Context, recs onair.RecordingService, st Storage, rec *onair.Recording, keepEmpty bool) (*writer, error) {
 	if tr, ok := st.(TempRemover); ok {
 		if err := tr.RemoveTemp(ctx, rec.ID); err != nil {
 			return nil, err
@@ -78,6 +87,9 @@ func repairOne(ctx context.Context, recs onair.RecordingService, st Storage, rec
 		return nil, err
 	}
 	if len(w.entries) == 0 {
+		if keepEmpty {
+			return nil, errEmptyKept
+		}
 		if err := recs.PurgeRecording(ctx, rec.ID); err != nil {
 			return nil, err
 		}

@@ -267,7 +267,7 @@ func TestRepairDead(t *testing.T) {
 	require.NoError(t, err)
 
 	a := mustEnv(t, envOptions{dbPath: dbPath, dataDir: dataDir, recorder: func(r *Recorder) { r.Node = "a" }})
-	n, err := repair(t.Context(), a.recs, a.local, "b", "bob", discard, nil)
+	n, err := repair(t.Context(), a.recs, a.local, "b", "bob", true, discard, nil)
 	require.NoError(t, err)
 	require.Zero(t, n, "another channel of the dead node")
 	a.rec.RepairDead("a", "alice") // itself: ignored
@@ -286,4 +286,16 @@ func TestRepairDead(t *testing.T) {
 	_, err = a.local.Stat(t.Context(), done.ID, ManifestName)
 	require.NoError(t, err)
 	ffmpegDecode(t, "-i", a.path(done.ID, PlaylistName))
+
+	// A recording of b without any segment yet: b may only be cut off, still about to
+	// write it, so a survivor leaves it (b's own restart deletes it if b really died).
+	empty := &onair.Recording{Channel: "alice", Node: "b"}
+	require.NoError(t, a.recs.CreateRecording(t.Context(), empty))
+	n, err = repair(t.Context(), a.recs, a.local, "b", "alice", true, discard, nil)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	kept, err := a.recs.FindRecording(t.Context(), empty.ID)
+	require.NoError(t, err)
+	require.Equal(t, onair.RecordingActive, kept.Status)
+	require.NoError(t, a.recs.PurgeRecording(t.Context(), empty.ID))
 }

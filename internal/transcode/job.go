@@ -281,8 +281,9 @@ func (j *job) idle(rd *hub.Reader) (outcome, bool, error) {
 func (j *job) feed(ctx context.Context, rd *hub.Reader, stdin io.Writer, tracks []*unit.Track, p plan) (outcome, error) {
 	in, err := newTSInput(stdin, tracks, p)
 	if err != nil {
+		// Nothing to restart for: the caller closes stdin, so the child sees the end of
+		// its input and exits, and the job ends (passthrough only for this stream).
 		j.log.Warn("cannot transcode", "err", err)
-		<-ctx.Done()
 		return outEnded, nil
 	}
 	buf := make([]hub.Event, 0, 64)
