@@ -51,6 +51,7 @@
   // hls.js adjusts its playback rate only near the target latency; further behind than
   // this (a long stall, a throttled background tab) the player jumps to the live edge.
   var JUMP_BEHIND_S = 4;
+  var DVR_START_S = 0.1; // where "From the start" begins, in the recording's timeline
   // dash.js: target latency (the server's ServiceDescription also says 2 s) and catch-up.
   var DASH_LIVE_DELAY_S = 2;
 
@@ -279,12 +280,15 @@
   }
 
   // loadDvr plays the recording's EVENT playlist with hls.js (no low-latency mode, no
-  // catch-up) and seeks to just after the start of its first fragment: a seek to exactly
-  // its start can stall on a first frame that B-frames put before it.
+  // catch-up) from just after the start of its first fragment: a start at exactly 0 can
+  // stall on a first frame that B-frames put before it. The start goes in hls.js's own
+  // startPosition: a seek of ours before the first append loses to hls.js, which then
+  // moves the playhead to the start position it computed (the live edge for -1).
   function loadDvr(my) {
     if (window.Hls && window.Hls.isSupported()) {
       player.mode = 'hls.js';
       var cfg = hlsConfig(false);
+      cfg.startPosition = DVR_START_S;
       cfg.manifestLoadPolicy = dvrLoadPolicy();
       cfg.playlistLoadPolicy = dvrLoadPolicy();
       var hls = new window.Hls(cfg);
@@ -298,7 +302,11 @@
           return;
         }
         sought = true;
-        video.currentTime = frags[0].start + 0.1;
+        // A playlist whose first fragment starts later (a sliding window) puts the start
+        // past what startPosition covers: seek there once the media is attached.
+        if (frags[0].start > DVR_START_S) {
+          video.currentTime = frags[0].start + DVR_START_S;
+        }
       });
       hls.attachMedia(video);
       hls.loadSource(dvrSrc);
