@@ -22,8 +22,7 @@ const (
 	tsTimeOffset = 90000
 
 	// tsAudioBatch is the longest span of audio frames packed into one PES packet.
-	// Packing saves the per-PES overhead, and in audio-only streams the PAT/PMT that the
-	// writer repeats on every audio PES of the PCR track.
+	// Packing saves the per-PES overhead (a PES header, and a TS packet mostly stuffing).
 	tsAudioBatch = 100 * time.Millisecond
 
 	// tsAudioBatchFrames bounds the frames of one audio PES packet.
@@ -36,7 +35,8 @@ var errNoTrack = errors.New("no track fits the segment format")
 // tsTrack is one hub track as written into MPEG-TS.
 type tsTrack struct {
 	codec unit.Codec
-	mt    *mpegts.Track
+	mt    *mpegts.Track // its PMT entry
+	cc    *uint8        // continuity counter of its PID, shared with the next session on the same PID
 
 	// audio frames waiting to be written as one PES packet
 	pending    [][]byte
@@ -44,7 +44,8 @@ type tsTrack struct {
 }
 
 // tsSegmenter writes one publisher session into MPEG-TS segments (ISO/IEC 13818-1,
-// RFC 8216 section 3.2). Each segment starts with PAT and PMT. A session with the same
+// RFC 8216 section 3.2). Each segment starts with PAT and PMT, which mediacommon's writer
+// writes; the PES packets come from appendPES (tspes.go). A session with the same
 // codecs as the one before keeps its writer, so that PIDs and continuity counters run on
 // across the discontinuity; other codecs get a new writer on new PIDs, so that a demuxer
 // that keeps its state across EXT-X-DISCONTINUITY sees new streams, not a codec change.
@@ -56,9 +57,11 @@ type tsSegmenter struct {
 	leadIdx   int
 	leadVideo bool
 
-	w          *mpegts.Writer
-	buf        *bytes.Buffer
+	w          *mpegts.Writer // writes the tables into buf
+	buf        *tsBuffer
+	pcrCount   *int // lead PES packets until the next PCR
 	needTables bool
+	parts      [][]byte // scratch: one PES's payload pieces
 }
 
 const (
@@ -92,7 +95,7 @@ func newTSSegmenter(tracks []*unit.Track, previous segmenter) (*tsSegmenter, err
 		if err != nil {
 			continue
 		}
-		s.tracks[i] = &tsTrack{codec: t.Codec, mt: &mpegts.Track{Codec: codec}}
+		s.tracks[i] = &tsTrack{codec: t.Codec, mt: &mpegts.Track{Codec: codec}, cc: new(uint8)}
 		n++
 	}
 	// The lead track drives segment cuts and carries the PCR: the first video track, or
@@ -116,7 +119,7 @@ func newTSSegmenter(tracks []*unit.Track, previous segmenter) (*tsSegmenter, err
 	}
 
 	// The lead track goes first in the PMT: the writer's WriteTables takes the first
-	// track as PCR PID until the first write, which is a lead unit.
+	// track as PCR PID (it chooses another only on its own writes, which are not used).
 	s.order = []*tsTrack{s.tracks[s.leadIdx]}
 	for i, t := range s.tracks {
 		if t != nil && i != s.leadIdx {
@@ -131,9 +134,9 @@ func newTSSegmenter(tracks []*unit.Track, previous segmenter) (*tsSegmenter, err
 		for k, t := range s.order {
 			mt := prev.order[k].mt
 			mt.Codec = t.mt.Codec // the same PMT entry; an AAC config may differ (ADTS carries it)
-			t.mt = mt
+			t.mt, t.cc = mt, prev.order[k].cc
 		}
-		s.w, s.buf, s.pidBase = prev.w, prev.buf, prev.pidBase
+		s.w, s.buf, s.pidBase, s.pcrCount = prev.w, prev.buf, prev.pidBase, prev.pcrCount
 		return s, nil
 	}
 
@@ -146,7 +149,8 @@ func newTSSegmenter(tracks []*unit.Track, previous segmenter) (*tsSegmenter, err
 		t.mt.PID = s.pidBase + uint16(k)
 		mts[k] = t.mt
 	}
-	s.buf = &bytes.Buffer{}
+	s.buf = &tsBuffer{}
+	s.pcrCount = new(int)
 	s.w = &mpegts.Writer{W: s.buf, Tracks: mts}
 	if err := s.w.Initialize(); err != nil {
 		return nil, fmt.Errorf("initialize mpeg-ts writer: %w", err)
@@ -217,17 +221,18 @@ func (s *tsSegmenter) uses(track int) bool {
 func (s *tsSegmenter) lead() (int, bool) { return s.leadIdx, s.leadVideo }
 
 func (s *tsSegmenter) begin(sizeHint int) {
-	s.buf.Reset()
-	s.buf.Grow(sizeHint)
+	// The finished segment keeps its buffer: a new one per segment, sized like the last.
+	s.buf.b = make([]byte, 0, max(sizeHint, 64*tsPacketSize))
 	for _, t := range s.order {
 		clear(t.pending)
 		t.pending = t.pending[:0]
 	}
 	s.needTables = true
+	*s.pcrCount = 0 // the segment's first lead PES carries a PCR
 }
 
 func (s *tsSegmenter) size() int {
-	n := s.buf.Len()
+	n := len(s.buf.b)
 	for _, t := range s.tracks {
 		if t != nil {
 			for _, f := range t.pending {
@@ -242,17 +247,8 @@ func (s *tsSegmenter) write(u *unit.Unit) error {
 	t := s.tracks[u.Track]
 	switch t.codec {
 	case unit.CodecH264, unit.CodecH265:
-		au := nonEmpty(u.Payload)
-		if len(au) == 0 {
-			return nil
-		}
-		dts, pts := ts90(u.DTS), ts90(u.PTS)
-		if t.codec == unit.CodecH264 {
-			s.tables(u.Track, h264.IsRandomAccess(au))
-			return s.w.WriteH264(t.mt, pts, dts, au)
-		}
-		s.tables(u.Track, h265.IsRandomAccess(au))
-		return s.w.WriteH265(t.mt, pts, dts, au)
+		s.writeVideo(u, t)
+		return nil
 
 	default: // audio
 		frame := joined(u.Payload)
@@ -273,36 +269,126 @@ func (s *tsSegmenter) write(u *unit.Unit) error {
 	}
 }
 
-// flush writes the pending audio frames of track i as one PES packet.
-func (s *tsSegmenter) flush(i int, t *tsTrack) error {
-	s.tables(i, true)
-	pts := ts90(t.pendingPTS)
-	var err error
-	switch t.codec {
-	case unit.CodecAAC:
-		err = s.w.WriteMPEG4Audio(t.mt, pts, t.pending)
-	case unit.CodecMP3:
-		err = s.w.WriteMPEG1Audio(t.mt, pts, t.pending)
-	case unit.CodecOpus:
-		err = s.w.WriteOpus(t.mt, pts, t.pending)
+// writeVideo writes an H.264 or H.265 access unit as one PES packet in Annex B form,
+// led by an access unit delimiter (which the HLS authoring spec asks for), straight from
+// the unit's NAL units.
+func (s *tsSegmenter) writeVideo(u *unit.Unit, t *tsTrack) {
+	parts := s.parts[:0]
+	size := 0
+	randomAccess := false
+	for k, n := range u.Payload {
+		if len(n) == 0 {
+			continue // mediacommon's checks index the first byte
+		}
+		if t.codec == unit.CodecH264 {
+			randomAccess = randomAccess || h264.IsRandomAccess(u.Payload[k:k+1])
+		} else {
+			randomAccess = randomAccess || h265.IsRandomAccess(u.Payload[k:k+1])
+		}
+		if size == 0 {
+			if t.codec == unit.CodecH264 && h264.NALUType(n[0]&0x1f) != h264.NALUTypeAccessUnitDelimiter {
+				parts, size = append(parts, h264AUD), len(h264AUD)
+			} else if t.codec == unit.CodecH265 && h265.NALUType((n[0]>>1)&0x3f) != h265.NALUType_AUD_NUT {
+				parts, size = append(parts, h265AUD), len(h265AUD)
+			}
+		}
+		parts = append(parts, annexBStartCode, n)
+		size += len(annexBStartCode) + len(n)
 	}
-	clear(t.pending)
-	t.pending = t.pending[:0]
-	return err
+	if len(parts) == 0 {
+		return
+	}
+	p := pes{
+		cc:           t.cc,
+		pid:          t.mt.PID,
+		streamID:     tsStreamVideo,
+		pts:          ts90(u.PTS),
+		dts:          ts90(u.DTS),
+		randomAccess: randomAccess,
+		parts:        parts,
+		size:         size,
+	}
+	if u.Track == s.leadIdx {
+		p.hasPCR, p.pcr = s.pcrDue(randomAccess), p.dts-tsPCRLeadTicks
+	}
+	s.tables()
+	s.buf.b = appendPES(s.buf.b, &p)
+	clear(parts) // the hub's payloads are not kept past the write
+	s.parts = parts[:0]
 }
 
-// tables makes sure the segment starts with PAT and PMT. The writer repeats them by
-// itself before a random access unit of the PCR track; any other first packet needs
-// them written first.
-func (s *tsSegmenter) tables(track int, randomAccess bool) {
+// pcrDue reports whether this PES packet of the lead track carries a PCR: on every random
+// access point, and at least every tsPCREvery packets (mediacommon's writer does the same).
+func (s *tsSegmenter) pcrDue(force bool) bool {
+	due := force || *s.pcrCount <= 0
+	if due {
+		*s.pcrCount = tsPCREvery
+	}
+	*s.pcrCount--
+	return due
+}
+
+// flush writes the pending audio frames of track i as one PES packet.
+func (s *tsSegmenter) flush(i int, t *tsTrack) error {
+	defer func() {
+		clear(t.pending)
+		t.pending = t.pending[:0]
+	}()
+	var payload []byte
+	switch t.codec {
+	case unit.CodecAAC:
+		conf := t.mt.Codec.(*tscodecs.MPEG4Audio).Config
+		pkts := make(mpeg4audio.ADTSPackets, len(t.pending))
+		for k, au := range t.pending {
+			pkts[k] = &mpeg4audio.ADTSPacket{Type: conf.Type, SampleRate: conf.SampleRate, ChannelConfig: conf.ChannelConfig, AU: au}
+		}
+		var err error
+		if payload, err = pkts.Marshal(); err != nil {
+			return err
+		}
+	case unit.CodecMP3:
+		payload = bytes.Join(t.pending, nil)
+	case unit.CodecOpus:
+		n := 0
+		for _, pkt := range t.pending {
+			n += (&substructs.OpusAccessUnit{ControlHeader: substructs.OpusControlHeader{PayloadSize: len(pkt)}, Packet: pkt}).MarshalSize()
+		}
+		payload = make([]byte, n)
+		n = 0
+		for _, pkt := range t.pending {
+			au := substructs.OpusAccessUnit{ControlHeader: substructs.OpusControlHeader{PayloadSize: len(pkt)}, Packet: pkt}
+			m, err := au.MarshalTo(payload[n:])
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+	}
+	p := pes{
+		cc:           t.cc,
+		pid:          t.mt.PID,
+		streamID:     tsStreamAudio,
+		pts:          ts90(t.pendingPTS),
+		randomAccess: true,
+		parts:        [][]byte{payload},
+		size:         len(payload),
+	}
+	p.dts = p.pts
+	if i == s.leadIdx {
+		p.hasPCR, p.pcr = s.pcrDue(false), p.pts-tsPCRLeadTicks
+	}
+	s.tables()
+	s.buf.b = appendPES(s.buf.b, &p)
+	return nil
+}
+
+// tables starts the segment with PAT and PMT.
+func (s *tsSegmenter) tables() {
 	if !s.needTables {
 		return
 	}
 	s.needTables = false
-	if track == s.leadIdx && randomAccess {
-		return
-	}
-	// Writing to a bytes.Buffer cannot fail.
+	// Writing to a tsBuffer cannot fail.
 	_, _ = s.w.WriteTables()
 }
 
@@ -315,30 +401,14 @@ func (s *tsSegmenter) finish() ([]byte, error) {
 			}
 		}
 	}
-	out := bytes.Clone(s.buf.Bytes())
-	s.buf.Reset()
+	out := s.buf.b
+	s.buf.b = nil
 	return out, firstErr
 }
 
 // ts90 converts a stream timestamp to the 90 kHz MPEG-TS clock (the writer keeps the low 33 bits).
 func ts90(d time.Duration) int64 {
 	return tsTimeOffset + int64(d/time.Second)*90000 + int64(d%time.Second)*90000/int64(time.Second)
-}
-
-// nonEmpty returns the NAL units of au without empty ones (the writer indexes their first byte).
-func nonEmpty(au [][]byte) [][]byte {
-	for _, n := range au {
-		if len(n) == 0 {
-			out := make([][]byte, 0, len(au))
-			for _, n := range au {
-				if len(n) > 0 {
-					out = append(out, n)
-				}
-			}
-			return out
-		}
-	}
-	return au
 }
 
 // joined returns an audio frame given as one or more byte slices as one slice.
