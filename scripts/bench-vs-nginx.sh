@@ -13,7 +13,10 @@
 # OUT (/tmp/onair-vs-nginx), HLS_VIEWERS (20: after the harness cases, each round also runs
 # S2_P publishers with one MPEG-TS HLS viewer per stream against both servers with
 # `onair bench`, so that every HLS muxer runs; 0 skips), THUMBS (0: onair's live thumbnails
-# off, as nginx-rtmp makes none; 1: on, onair's default). Ports 1935 and 8080 must be free.
+# off, as nginx-rtmp makes none; 1: on, onair's default), HLS_WARMUP (30: seconds before the
+# HLS line measures, so that both servers are past their first playlist window: onair reuses
+# the buffers of segments that left it). CASES=none runs only the HLS and
+# idle-memory lines. Ports 1935 and 8080 must be free.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BENCH="${BENCH:-/work/shared/bench}"
@@ -26,10 +29,21 @@ OUT="${OUT:-/tmp/onair-vs-nginx}"
 HLS_VIEWERS="${HLS_VIEWERS:-20}"
 THUMBS="${THUMBS:-0}"
 [ "$THUMBS" = 1 ] || export ONAIR_THUMBNAIL_INTERVAL=0
+HLS_WARMUP="${HLS_WARMUP:-30}"
 export DUR="${DUR:-20}" WARMUP="${WARMUP:-5}" S1_N="${S1_N:-200 500 1000}" S2_P="${S2_P:-20}" S5_J="${S5_J:-10}"
 mkdir -p "$OUT"
 go build -o bin/onair ./cmd/onair || exit 1
 go build -o "$OUT/idlerss" ./internal/loadgen/cmd/idlerss || exit 1
+if [ ! -s /tmp/bench-media/clip.flv ]; then
+  # The harness's clip (its run.sh makes the same one when a harness case runs first).
+  mkdir -p /tmp/bench-media
+  ffmpeg -hide_banner -loglevel error -y \
+    -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 \
+    -c:v libx264 -preset veryfast -b:v 2500k -maxrate 2500k -bufsize 5000k \
+    -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
+    -c:a aac -b:a 128k -ar 48000 -ac 2 -f flv /tmp/bench-media/clip.flv.tmp &&
+    mv /tmp/bench-media/clip.flv.tmp /tmp/bench-media/clip.flv || exit 1
+fi
 ONAIR="$PWD/bin/onair"
 RUN=/tmp/bench-run
 # The user's key is printed last; with RECORDING=0 the channel's recording is switched off.
@@ -71,7 +85,7 @@ tree_ticks() {
 
 # hls_forced SERVER ROUND: S2_P publishers and one MPEG-TS HLS viewer per stream (every muxer
 # runs and its segments are served), fresh server; server CPU (tree, 100 = one core) over DUR
-# after WARMUP, from /proc.
+# after HLS_WARMUP, from /proc.
 hls_forced() {
   local srv=$1 r=$2 pid pubs="" names i k t0 t1 bp hz
   hz=$(getconf CLK_TCK)
@@ -93,9 +107,9 @@ hls_forced() {
     names='hlsf{i}'; set -- --ts-playlist '/hls/{name}.m3u8'
   fi
   timeout 300 "$ONAIR" bench --clip /tmp/bench-media/clip.flv --publish "${pubs#,}" --names "$names" "$@" \
-    --hls "$HLS_VIEWERS" --duration $((WARMUP + DUR + 10))s --json "$OUT/hlsf-$srv-$r.json" \
+    --hls "$HLS_VIEWERS" --duration $((HLS_WARMUP + DUR + 10))s --json "$OUT/hlsf-$srv-$r.json" \
     >"$OUT/hlsf-$srv-$r.txt" 2>&1 & bp=$!
-  sleep $((WARMUP + 5)) # the bench waits a few seconds for the streams before the viewers start
+  sleep "$HLS_WARMUP"
   t0=$(tree_ticks "$pid"); sleep "$DUR"; t1=$(tree_ticks "$pid")
   wait "$bp"
   echo "round $r $srv: $S2_P publishers, $HLS_VIEWERS TS viewers: server CPU $(echo "scale=1; 100 * ($t1 - $t0) / $hz / $DUR" | bc) %," \
@@ -105,13 +119,15 @@ hls_forced() {
 
 rm -f "$OUT/hls-forced.txt"
 for r in $(seq 1 "$ROUNDS"); do
-  if [ $((r % 2)) = 1 ]; then onair "$r"; nginx "$r"; else nginx "$r"; onair "$r"; fi
+  if [ "$CASES" != none ]; then
+    if [ $((r % 2)) = 1 ]; then onair "$r"; nginx "$r"; else nginx "$r"; onair "$r"; fi
+  fi
   if [ "$HLS_VIEWERS" -gt 0 ]; then
     if [ $((r % 2)) = 1 ]; then hls_forced onair "$r"; hls_forced nginx "$r"; else hls_forced nginx "$r"; hls_forced onair "$r"; fi
   fi
   if [ "$IDLE_N" -gt 0 ]; then idle_rss onair; idle_rss nginx; fi
 done
-for r in $(seq 1 "$ROUNDS"); do
+[ "$CASES" = none ] || for r in $(seq 1 "$ROUNDS"); do
   echo "## round $r"
   /tmp/bench-bin/loadgen report "$OUT/r$r"/nginx-* "$OUT/r$r"/onair-*
 done | tee "$OUT/report.md"

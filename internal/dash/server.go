@@ -317,7 +317,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, name string,
 			httpError(w, http.StatusNotFound)
 			return
 		}
-		serveBytes(w, r, contentType(in, f.track), etag(f), [][]byte{b})
+		cmafstream.ServeBytes(w, r, contentType(in, f.track), etag(f), [][]byte{b})
 		return
 	}
 	if sg := st.Segment(f.num); sg != nil {
@@ -325,7 +325,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, name string,
 			httpError(w, http.StatusNotFound)
 			return
 		}
-		serveBytes(w, r, contentType(sg.Init, f.track), etag(f), sg.TrackChunks(f.track))
+		cmafstream.ServeBytes(w, r, contentType(sg.Init, f.track), etag(f), sg.TrackChunks(f.track))
 		return
 	}
 	if st.Ended || f.num < st.NextSeq || f.num > st.NextSeq+1 {
@@ -360,7 +360,7 @@ func (s *Server) streamSegment(w http.ResponseWriter, r *http.Request, cs *cmafs
 	}
 	if done {
 		sg := st.Segment(f.num)
-		serveBytes(w, r, contentType(sg.Init, f.track), etag(f), sg.TrackChunks(f.track))
+		cmafstream.ServeBytes(w, r, contentType(sg.Init, f.track), etag(f), sg.TrackChunks(f.track))
 		return
 	}
 	h := w.Header()
@@ -442,14 +442,6 @@ func etag(f file) string {
 		kind = "i"
 	}
 	return `"` + f.id + "-" + kind + strconv.FormatUint(f.num, 10) + "-t" + strconv.Itoa(f.track) + `"`
-}
-
-func serveBytes(w http.ResponseWriter, r *http.Request, ctype, etag string, chunks [][]byte) {
-	h := w.Header()
-	h.Set("Content-Type", ctype)
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("ETag", etag)
-	http.ServeContent(w, r, "", time.Time{}, cmafstream.NewChunksReader(chunks))
 }
 
 func statusOf(err error) int {

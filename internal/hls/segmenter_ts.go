@@ -220,9 +220,8 @@ func (s *tsSegmenter) uses(track int) bool {
 
 func (s *tsSegmenter) lead() (int, bool) { return s.leadIdx, s.leadVideo }
 
-func (s *tsSegmenter) begin(sizeHint int) {
-	// The finished segment keeps its buffer: a new one per segment, sized like the last.
-	s.buf.b = make([]byte, 0, max(sizeHint, 64*tsPacketSize))
+func (s *tsSegmenter) begin(buf []byte) {
+	s.buf.b = buf[:0]
 	for _, t := range s.order {
 		clear(t.pending)
 		t.pending = t.pending[:0]

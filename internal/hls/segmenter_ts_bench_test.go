@@ -29,26 +29,31 @@ func BenchmarkTSSegmenter(b *testing.B) {
 	mallocs := ms.Mallocs
 	b.SetBytes(int64(bytes))
 	b.ReportAllocs()
+	buf := make([]byte, 0, 1<<16) // the muxer's pool gives back the buffers of old segments
 	for b.Loop() {
 		s, err := newTSSegmenter(m.Tracks, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.begin(1 << 16)
+		s.begin(buf)
 		for i, u := range m.Units {
 			if i > 0 && u.Track == video && u.Key {
-				if _, err := s.finish(); err != nil {
+				seg, err := s.finish()
+				if err != nil {
 					b.Fatal(err)
 				}
-				s.begin(1 << 16)
+				buf = seg[:0]
+				s.begin(buf)
 			}
 			if err := s.write(u); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if _, err := s.finish(); err != nil {
+		seg, err := s.finish()
+		if err != nil {
 			b.Fatal(err)
 		}
+		buf = seg[:0]
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&ms)

@@ -50,7 +50,6 @@
 package hls
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -324,11 +323,8 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request, name, id s
 		httpError(w, http.StatusNotFound)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "video/mp2t")
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("ETag", sg.etag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(sg.data))
+	defer sg.release()
+	cmafstream.ServeBytes(w, r, "video/mp2t", sg.etag, [][]byte{sg.data})
 }
 
 // muxerFor returns the channel's muxer and marks it requested. With create it starts

@@ -443,14 +443,14 @@ func (s *Server) serveFMP4(w http.ResponseWriter, r *http.Request, name string, 
 		if !hasVideo(in.Tracks) {
 			ctype = "audio/mp4"
 		}
-		serveBytes(w, r, ctype, etag, [][]byte{in.Data})
+		cmafstream.ServeBytes(w, r, ctype, etag, [][]byte{in.Data})
 	case 's':
 		sg := st.Segment(f.num)
 		if sg == nil {
 			httpError(w, http.StatusNotFound)
 			return
 		}
-		serveBytes(w, r, media, etag, sg.Chunks())
+		cmafstream.ServeBytes(w, r, media, etag, sg.Chunks())
 	case 'p':
 		pt := st.Part(f.num)
 		if pt == nil && !st.Ended && f.num >= st.NextPart && f.num <= st.NextPart+1 {
@@ -464,7 +464,7 @@ func (s *Server) serveFMP4(w http.ResponseWriter, r *http.Request, name string, 
 			httpError(w, http.StatusNotFound)
 			return
 		}
-		serveBytes(w, r, media, etag, [][]byte{pt.Data})
+		cmafstream.ServeBytes(w, r, media, etag, [][]byte{pt.Data})
 	}
 }
 
@@ -489,14 +489,6 @@ func findInit(st *cmafstream.State, seq int) *cmafstream.Init {
 		}
 	}
 	return nil
-}
-
-func serveBytes(w http.ResponseWriter, r *http.Request, ctype, etag string, chunks [][]byte) {
-	h := w.Header()
-	h.Set("Content-Type", ctype)
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("ETag", etag)
-	http.ServeContent(w, r, "", time.Time{}, cmafstream.NewChunksReader(chunks))
 }
 
 func writePlaylist(w http.ResponseWriter, r *http.Request, b []byte, cache string) {

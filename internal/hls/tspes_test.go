@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,14 +24,14 @@ func segmentAll(t *testing.T, tracks []*unit.Track, units []*unit.Unit) [][]byte
 	require.NoError(t, err)
 	lead, _ := s.lead()
 	var segs [][]byte
-	s.begin(0)
+	s.begin(nil)
 	started := false
 	for _, u := range units {
 		if u.Track == lead && u.Key && started {
 			seg, err := s.finish()
 			require.NoError(t, err)
 			segs = append(segs, seg)
-			s.begin(len(seg))
+			s.begin(nil)
 		}
 		started = started || u.Track == lead
 		require.NoError(t, s.write(u))
@@ -174,5 +175,37 @@ func TestTSSegmenterPacketBoundaries(t *testing.T) {
 	for i, u := range units {
 		require.Equal(t, withoutAUD(unit.CodecH264, u.Payload), withoutAUD(unit.CodecH264, got.Units[i].Payload), "frame %d", i)
 		require.InDelta(t, u.PTS-u.DTS, got.Units[i].PTS-got.Units[i].DTS, float64(time.Millisecond), "frame %d", i)
+	}
+}
+
+// TestSegmentBufferRecycling: a retired segment's bytes go back to the pool only when
+// the last request sending them is done, and only once.
+func TestSegmentBufferRecycling(t *testing.T) {
+	pool := make(chan []byte, 2)
+	sg := &segment{data: make([]byte, 10, 100), pool: pool}
+	sg.refs.Add(1) // a request sends it
+	sg.retire()
+	require.Empty(t, pool, "recycled while a request sends it")
+	require.Len(t, sg.data, 10)
+	sg.release()
+	require.Len(t, pool, 1)
+	sg.retire()
+	require.Len(t, pool, 1, "recycled twice")
+
+	// Requests and the retirement race: the buffer is recycled exactly once.
+	for range 200 {
+		pool := make(chan []byte, 4)
+		sg := &segment{data: make([]byte, 10), pool: pool}
+		var wg sync.WaitGroup
+		for range 4 {
+			sg.refs.Add(1)
+			wg.Go(func() {
+				_ = sg.data[0]
+				sg.release()
+			})
+		}
+		wg.Go(sg.retire)
+		wg.Wait()
+		require.Len(t, pool, 1)
 	}
 }

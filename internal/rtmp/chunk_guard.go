@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/onair/onair/internal/hub"
 )
 
 // Handshake sizes (RTMP spec section 5.2): C0 is one byte, C1 and C2 are 1536 bytes each.
@@ -109,8 +111,9 @@ type chunkGuard struct {
 	ra           []byte
 	raOff, raEnd int
 	// pace, when set, is the shortest time between two reads of the socket that did not
-	// fill ra: the reader sleeps out the rest instead of waking on every TCP segment, and
-	// takes what arrived meanwhile in one read.
+	// fill ra: the reader sleeps until the next tick of a pace-long grid shared by every
+	// publisher (hub.UntilTick) instead of waking on every TCP segment, and takes what
+	// arrived meanwhile in one read.
 	pace     time.Duration
 	lastRead time.Time
 }
@@ -171,8 +174,8 @@ func (g *chunkGuard) readAhead(p []byte) (int, error) {
 			return g.readFeed(p)
 		}
 		if g.pace > 0 {
-			if wait := g.pace - time.Since(g.lastRead); wait > 0 {
-				time.Sleep(wait)
+			if time.Since(g.lastRead) < g.pace {
+				time.Sleep(hub.UntilTick(g.pace))
 			}
 		}
 		if g.before != nil {
