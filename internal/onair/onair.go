@@ -2,7 +2,6 @@ package onair
 
 import (
 	"context"
-	"regexp"
 	"time"
 )
 
@@ -45,7 +44,6 @@ func (StreamKey) LogValue() any { return "REDACTED" }
 // Reveal returns the key itself.
 func (k StreamKey) Reveal() string { return string(k) }
 
-var usernameRE = regexp.MustCompile(`^[a-z0-9_]{3,30}$`)
 
 // reservedNames collide with routes or would confuse viewers.
 var reservedNames = map[string]bool{
@@ -59,13 +57,28 @@ var reservedNames = map[string]bool{
 // ValidateUsername checks a username against the rules in DESIGN.md: lowercase
 // [a-z0-9_]{3,30}, and not a reserved name.
 func ValidateUsername(name string) error {
-	if !usernameRE.MatchString(name) {
+	if !usernameChars(name) {
 		return Errorf(EINVALID, "Username must be 3 to 30 characters of a-z, 0-9 and _.")
 	}
 	if reservedNames[name] {
 		return Errorf(EINVALID, "Username %q is reserved.", name)
 	}
 	return nil
+}
+
+// usernameChars reports whether name matches [a-z0-9_]{3,30}. A loop, not a regexp:
+// every HLS, DASH and channel request checks the name in its path.
+func usernameChars(name string) bool {
+	if len(name) < 3 || len(name) > 30 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // UserService manages accounts.

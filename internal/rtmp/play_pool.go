@@ -234,19 +234,39 @@ func (sh *playShard) serve(p *player, now time.Time) (keep bool) {
 	return p.checkDropsPooled()
 }
 
-// flush writes pending from a goroutine of its own, blocking up to WriteTimeout, while
-// the shard leaves the player alone. A player that keeps up never needs one.
+// flush writes pending from a goroutine of its own, blocking up to WriteTimeout each
+// write, while the shard leaves the player alone. Once pending is written, it writes what
+// the hub reader queued meanwhile too, until nothing is queued: a player that fell a
+// socket buffer behind catches up at the speed of its connection, instead of by one
+// socket buffer per tick (which capped 3000 players at ~70 % of real time). A player
+// that keeps up never needs one.
 func (p *player) flush(pending net.Buffers) {
 	p.flushing.Store(true)
 	p.s.wg.Add(1)
 	go func() {
 		defer p.s.wg.Done()
-		err := p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout))
-		if err == nil {
+		var err error
+		for len(pending) > 0 {
+			if err = p.c.nc.SetWriteDeadline(time.Now().Add(p.s.WriteTimeout)); err != nil {
+				break
+			}
 			var n int64
 			n, err = pending.WriteTo(p.c.nc)
 			p.s.countWrite(p.c, int(n))
 			p.r.Stream().AddBytesOut(int(n))
+			if err != nil {
+				break
+			}
+			if err = p.checkDrops(); err != nil {
+				break
+			}
+			// The stream's end (an error here, and again for the shard) is the shard's.
+			evs, rerr := p.r.TryReadBatch(nil)
+			if rerr != nil || len(evs) == 0 {
+				break
+			}
+			pending = p.appendEvents(nil, evs)
+			p.lastWrite.Store(p.s.Now().UnixNano())
 		}
 		if err == nil {
 			err = p.c.nc.SetWriteDeadline(time.Time{})

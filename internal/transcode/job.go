@@ -102,6 +102,12 @@ func (j *job) run() {
 		case outEnded:
 			return
 		case outChanged:
+			// A new child at once for a new set of tracks, unless the last one ran only
+			// briefly: a publisher that keeps changing its tracks (sequence headers) must
+			// not make onair start an ffmpeg per change.
+			if time.Since(start) < j.m.RestartMin && !j.sleep(j.m.RestartMin) {
+				return
+			}
 			continue
 		}
 		j.mu.Lock()
@@ -120,14 +126,22 @@ func (j *job) run() {
 			backoff = j.m.RestartMin
 		}
 		j.log.Warn("transcoder exited, restarting", "err", err, "backoff", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-j.ctx.Done():
-			t.Stop()
+		if !j.sleep(backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(backoff*2, j.m.RestartMax)
+	}
+}
+
+// sleep waits for d, and reports false when the job was stopped meanwhile.
+func (j *job) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-j.ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
