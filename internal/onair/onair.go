@@ -44,7 +44,6 @@ func (StreamKey) LogValue() any { return "REDACTED" }
 // Reveal returns the key itself.
 func (k StreamKey) Reveal() string { return string(k) }
 
-
 // reservedNames collide with routes or would confuse viewers.
 var reservedNames = map[string]bool{
 	"api": true, "hls": true, "dash": true, "vod": true, "stat": true, "metrics": true,
