@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onair/onair/internal/cmafstream"
+	"github.com/onair/onair/internal/hub"
 )
 
 // Rendition is a transcoded rendition of a live stream: another hub stream on the
@@ -26,19 +27,6 @@ type renditionState struct {
 	id        string // the rendition segmenter's id
 	st        *cmafstream.State
 	bandwidth int // expected, until measured
-}
-
-// validRendition reports whether d can name a rendition directory.
-func validRendition(d string) bool {
-	if d == "" || len(d) > 16 {
-		return false
-	}
-	for i := 0; i < len(d); i++ {
-		if c := d[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // representation lists the rendition's video in the live Period pr of the source: its
@@ -104,7 +92,7 @@ func (s *Server) renditionStates(name string) []renditionState {
 	}
 	var out []renditionState
 	for _, r := range s.Renditions(name) {
-		if !validRendition(r.Name) || r.Stream != name+"~"+r.Name {
+		if !hub.ValidRendition(r.Name) || r.Stream != hub.DerivedName(name, r.Name) {
 			continue
 		}
 		cs, err := s.CMAF.Stream(r.Stream)

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/onair/onair/internal/cmafstream"
+	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
 )
 
@@ -172,7 +173,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	name, file, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
 	rendition := ""
-	if d, rest, found := strings.Cut(file, "/"); found && validRendition(d) {
+	if d, rest, found := strings.Cut(file, "/"); found && hub.ValidRendition(d) {
 		rendition, file = d, rest // /dash/{name}/{rendition}/{file}: media of a rendition
 	}
 	if !ok || !strings.HasPrefix(p, "/") || onair.ValidateUsername(name) != nil || file == "" || strings.Contains(file, "/") {
@@ -185,7 +186,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusNotFound)
 			return
 		}
-		s.serveMedia(w, r, name+"~"+rendition, f)
+		s.serveMedia(w, r, hub.DerivedName(name, rendition), f)
 		return
 	}
 	if file == "index.mpd" {

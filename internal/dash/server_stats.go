@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/onair"
 )
 
@@ -46,7 +47,7 @@ func requestKind(r *http.Request) (channel, kind string) {
 	}
 	name, file, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
 	rendition := false
-	if d, rest, found := strings.Cut(file, "/"); found && validRendition(d) {
+	if d, rest, found := strings.Cut(file, "/"); found && hub.ValidRendition(d) {
 		file, rendition = rest, true
 	}
 	if !ok || !strings.HasPrefix(p, "/") || file == "" || strings.Contains(file, "/") || onair.ValidateUsername(name) != nil {

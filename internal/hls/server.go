@@ -266,7 +266,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusNotFound)
 			return
 		}
-		name = renditionStream(name, dir)
+		name = hub.DerivedName(name, dir)
 	}
 	switch file {
 	case "index.m3u8":
@@ -417,7 +417,7 @@ func splitPath(p string) (name, dir, file string, ok bool) {
 	}
 	if rest, found := strings.CutPrefix(file, "ts/"); found {
 		dir, file = "ts", rest
-	} else if d, rest, found := strings.Cut(file, "/"); found && validRendition(d) {
+	} else if d, rest, found := strings.Cut(file, "/"); found && hub.ValidRendition(d) {
 		dir, file = d, rest // a rendition: /hls/{name}/{rendition}/stream.m3u8, …
 	}
 	if file == "" || strings.Contains(file, "/") {

@@ -147,22 +147,6 @@ type Rendition struct {
 	Bandwidth int
 }
 
-// validRendition reports whether d can name a rendition directory.
-func validRendition(d string) bool {
-	if d == "" || len(d) > 16 {
-		return false
-	}
-	for i := 0; i < len(d); i++ {
-		if c := d[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// renditionStream is the hub stream of rendition dir of stream name (see transcode.StreamName).
-func renditionStream(name, dir string) string { return name + "~" + dir }
-
 // renderLadder renders the multivariant playlist of a transcoded stream: the source,
 // then each rendition. A rendition's segmenter is started here, so that its playlist is
 // ready when a player switches to it; until it has segments, its BANDWIDTH is the
@@ -174,7 +158,7 @@ func (s *Server) renderLadder(hs *hub.Stream, st *cmafstream.State, rs []Renditi
 	src.frameRate = frameRate(hs)
 	vs := []variant{src}
 	for _, r := range rs {
-		if !validRendition(r.Name) || r.Stream != renditionStream(hs.Name(), r.Name) {
+		if !hub.ValidRendition(r.Name) || r.Stream != hub.DerivedName(hs.Name(), r.Name) {
 			continue
 		}
 		rh := s.Hub.Stream(r.Stream)
@@ -204,7 +188,7 @@ const maxWallShift = 10 * time.Second
 // later by the transcoding delay; players align levels by PROGRAM-DATE-TIME. Zero for a
 // stream that is not a rendition.
 func (s *Server) wallShift(name string, st *cmafstream.State) time.Duration {
-	src, _, ok := strings.Cut(name, "~")
+	src, _, ok := hub.SplitDerived(name)
 	if !ok || s.CMAF == nil {
 		return 0
 	}

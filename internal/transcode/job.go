@@ -331,7 +331,7 @@ func (j *job) feed(ctx context.Context, rd *hub.Reader, stdin io.Writer, tracks 
 
 // publish reads one rendition from the child and publishes it into the hub.
 func (j *job) publish(r planned, rd io.Reader, got *atomic.Bool) error {
-	name := StreamName(j.name, r.Name)
+	name := hub.DerivedName(j.name, r.Name)
 	var pub *hub.Publisher
 	defer func() {
 		if pub != nil {

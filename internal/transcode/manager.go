@@ -27,13 +27,6 @@ import (
 	"github.com/onair/onair/internal/hub"
 )
 
-// Separator joins a stream name and a rendition name in derived hub stream names. It
-// cannot appear in a channel name.
-const Separator = "~"
-
-// StreamName returns the hub stream name of a rendition of stream name.
-func StreamName(name, rendition string) string { return name + Separator + rendition }
-
 // Manager runs the transcoders.
 type Manager struct {
 	// Hub is the registry the sources are read from and the renditions published to. Required.
@@ -131,7 +124,7 @@ func (m *Manager) LookupError() error { return m.lookupErr }
 // transcoded, ffmpeg is missing or the Manager is closed. The transcoder stops by itself
 // when the stream ends. It never blocks.
 func (m *Manager) Transcode(name string) {
-	if !m.Available() || strings.Contains(name, Separator) {
+	if !m.Available() || strings.Contains(name, hub.DerivedSeparator) {
 		return
 	}
 	m.mu.Lock()
@@ -199,7 +192,7 @@ func (m *Manager) Renditions(name string) []Rendition {
 	}
 	var out []Rendition
 	for _, r := range j.currentPlan().rungs {
-		hs := StreamName(name, r.Name)
+		hs := hub.DerivedName(name, r.Name)
 		if st := m.Hub.Stream(hs); st == nil || st.Ended() {
 			continue
 		}

@@ -4,7 +4,6 @@ package source
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -15,7 +14,6 @@ import (
 	"github.com/onair/onair/internal/hub"
 	"github.com/onair/onair/internal/rtmp"
 	"github.com/onair/onair/internal/stats"
-	"github.com/onair/onair/internal/transcode"
 	"github.com/onair/onair/internal/unit"
 )
 
@@ -94,7 +92,7 @@ func (m *Media) Snapshot() stats.Snapshot {
 // sourceOf returns the stream a derived stream is made from (its name up to the
 // rendition separator); other names are returned as they are.
 func sourceOf(name string) string {
-	src, _, _ := strings.Cut(name, transcode.Separator)
+	src, _, _ := hub.SplitDerived(name)
 	return src
 }
 
