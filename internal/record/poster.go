@@ -3,13 +3,13 @@ package record
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os/exec"
-	"strings"
 	"time"
+
+	"github.com/onair/onair/internal/ffmpeg"
 )
 
 // PosterName is the name of a recording's poster: one JPEG frame, 320 pixels wide.
@@ -125,38 +125,10 @@ func (r *Recorder) makePoster(ctx context.Context, job posterJob) error {
 
 // extractPoster decodes the first video frame of the fragmented MP4 in and returns it as
 // a JPEG, posterWidth pixels wide.
-func extractPoster(ctx context.Context, ffmpeg string, in io.Reader) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error",
-		"-i", "pipe:0", "-an", "-frames:v", "1", "-vf", fmt.Sprintf("scale=%d:-2", posterWidth),
-		"-f", "image2", "-c:v", "mjpeg", "pipe:1")
-	cmd.Stdin = in
-	var out bytes.Buffer
-	var stderr bytes.Buffer
-	cmd.Stdout = &limitWriter{w: &out, n: maxPosterBytes}
-	cmd.Stderr = &limitWriter{w: &stderr, n: 4 << 10}
-	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("poster: ffmpeg: %w", ctx.Err())
-		}
-		return nil, fmt.Errorf("poster: ffmpeg: %w: %s", err, strings.TrimSpace(stderr.String()))
+func extractPoster(ctx context.Context, path string, in io.Reader) ([]byte, error) {
+	img, err := ffmpeg.Frame(ctx, path, "", in, posterWidth, maxPosterBytes)
+	if err != nil {
+		return nil, fmt.Errorf("poster: %w", err)
 	}
-	if out.Len() == 0 {
-		return nil, errors.New("poster: ffmpeg wrote no frame")
-	}
-	return out.Bytes(), nil
-}
-
-// limitWriter keeps at most n bytes and fails past them.
-type limitWriter struct {
-	w io.Writer
-	n int
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if len(p) > l.n {
-		return 0, errors.New("output too large")
-	}
-	l.n -= len(p)
-	return l.w.Write(p)
+	return img, nil
 }

@@ -3,15 +3,12 @@ package thumb
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"image"
 	"image/jpeg"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -25,25 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(pdeathHelperEnv) != "" {
-		runPdeathHelper()
-	}
 	goleak.VerifyTestMain(m)
-}
-
-// pdeathHelperEnv makes the test binary a parent that starts a child the way decode
-// starts ffmpeg, prints the child's pid and waits to be killed.
-const pdeathHelperEnv = "ONAIR_THUMB_PDEATH_HELPER"
-
-func runPdeathHelper() {
-	cmd := exec.CommandContext(context.Background(), "sleep", "60")
-	setProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	fmt.Println(cmd.Process.Pid)
-	select {} // until killed
 }
 
 func mustRegistry(t *testing.T) *hub.Registry {
@@ -298,16 +277,4 @@ func TestAnnexB(t *testing.T) {
 			require.Equal(t, ca.want, got)
 		})
 	}
-}
-
-// TestDecodeBadInput: ffmpeg fails on garbage, with a clear error and no picture.
-func TestDecodeBadInput(t *testing.T) {
-	testutil.RequireFFmpeg(t)
-	path, err := exec.LookPath("ffmpeg")
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = decode(ctx, path, unit.CodecH264, []byte{0, 0, 0, 1, 0x65, 0xff, 0xff}, 320)
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "ffmpeg")
 }

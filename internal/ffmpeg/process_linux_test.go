@@ -1,4 +1,4 @@
-package thumb
+package ffmpeg
 
 import (
 	"bufio"
@@ -30,7 +30,7 @@ func dead(pid int) bool {
 func TestProcessGroupKilledWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "sh", "-c", "sleep 60 & echo $!; wait")
-	setProcessGroup(cmd)
+	Isolate(cmd)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
