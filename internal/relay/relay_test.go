@@ -287,8 +287,11 @@ func TestRelay(t *testing.T) {
 		require.ErrorIs(t, err, io.EOF, "the edge's player sees a clean end")
 		require.Contains(t, status, "NetStream.Play.Stop")
 		require.Nil(t, b.reg.Stream("alice"))
-		_, body := get(t, b.http.URL+"/alice/stream.m3u8")
-		require.Contains(t, body, "#EXT-X-ENDLIST")
+		// The edge's segmenter sees the end on its own goroutine, just after the hub does.
+		require.Eventually(t, func() bool {
+			_, body := get(t, b.http.URL+"/alice/stream.m3u8")
+			return strings.Contains(body, "#EXT-X-ENDLIST")
+		}, 3*time.Second, 50*time.Millisecond, "the edge's playlist never ended")
 		require.Eventually(t, func() bool { return len(b.puller.Pulls()) == 0 }, 5*time.Second, 20*time.Millisecond)
 	})
 
